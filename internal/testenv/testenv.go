@@ -1,0 +1,149 @@
+// Package testenv holds the helpers shared by seesawd's privileged tests:
+// the skip-or-fail rule for integration tests and throwaway network
+// namespaces built with iproute2.
+//
+// Integration tests are named TestIntegration*. They skip with a reason when
+// the machine cannot run them (not root, a missing tool or kernel feature)
+// and the skip turns into a failure when SEESAW_REQUIRE_INTEGRATION=1, so CI
+// cannot go green by silently skipping.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// RequireEnv is the environment variable that turns integration skips into failures.
+const RequireEnv = "SEESAW_REQUIRE_INTEGRATION"
+
+// Required reports whether integration tests must run rather than skip.
+func Required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// Skip skips the test with the reason, or fails it when integration tests are required.
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Required() {
+		t.Fatalf("integration test cannot run (%s=1): %s", RequireEnv, msg)
+	}
+	t.Skip(msg)
+}
+
+// Integration is called first in every TestIntegration* test. It skips (or
+// fails, see Skip) unless the process is root, and skips under -short.
+// Each named tool must be on PATH.
+func Integration(t testing.TB, tools ...string) {
+	t.Helper()
+	if testing.Short() && !Required() {
+		t.Skip("integration test skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		Skip(t, "needs root (network namespaces, raw sockets)")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			Skip(t, "needs %s on PATH: %v", tool, err)
+		}
+	}
+}
+
+// Run runs a command on the host and returns its combined output, failing the test on error.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Sh runs a shell command line on the host, failing the test on error.
+func Sh(t testing.TB, cmdline string) string {
+	t.Helper()
+	return Run(t, "sh", "-c", cmdline)
+}
+
+// Netns is a named network namespace created for one test and deleted by t.Cleanup.
+type Netns struct {
+	Name string
+}
+
+// NewNetns creates a fresh named namespace (ip netns add) with loopback up.
+func NewNetns(t testing.TB) *Netns {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	n := &Netns{Name: "sst-" + hex.EncodeToString(b[:])}
+	Run(t, "ip", "netns", "add", n.Name)
+	t.Cleanup(func() {
+		// Kill whatever a test left running inside before deleting it.
+		if pids, err := exec.Command("ip", "netns", "pids", n.Name).Output(); err == nil {
+			for _, p := range strings.Fields(string(pids)) {
+				_ = exec.Command("kill", "-9", p).Run()
+			}
+		}
+		_ = exec.Command("ip", "netns", "del", n.Name).Run()
+	})
+	n.Sh(t, "ip link set lo up")
+	return n
+}
+
+// Cmd returns a command that runs inside the namespace (ip netns exec).
+func (n *Netns) Cmd(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+}
+
+// Sh runs a shell command line inside the namespace, failing the test on error.
+func (n *Netns) Sh(t testing.TB, cmdline string) string {
+	t.Helper()
+	var out bytes.Buffer
+	c := n.Cmd(context.Background(), "sh", "-c", cmdline)
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Run(); err != nil {
+		t.Fatalf("netns %s: %s: %v\n%s", n.Name, cmdline, err, out.String())
+	}
+	return out.String()
+}
+
+// Do runs f on a locked OS thread switched into the namespace, so sockets
+// and netlink handles f opens belong to it. The thread is restored after.
+func (n *Netns) Do(f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("testenv: current netns: %w", err)
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(n.Name)
+	if err != nil {
+		return fmt.Errorf("testenv: open netns %s: %w", n.Name, err)
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return fmt.Errorf("testenv: enter netns %s: %w", n.Name, err)
+	}
+	defer func() { _ = netns.Set(orig) }()
+	return f()
+}
+
+// Handle opens a handle on the namespace; the caller closes it.
+func (n *Netns) Handle() (netns.NsHandle, error) { return netns.GetFromName(n.Name) }
+
+// Veth connects two namespaces with a veth pair named aName (in a) and bName (in b), both up.
+func Veth(t testing.TB, a *Netns, aName string, b *Netns, bName string) {
+	t.Helper()
+	Run(t, "ip", "link", "add", aName, "netns", a.Name, "type", "veth", "peer", "name", bName, "netns", b.Name)
+	a.Sh(t, "ip link set "+aName+" up")
+	b.Sh(t, "ip link set "+bName+" up")
+}
