@@ -1,0 +1,37 @@
+#!/bin/busybox sh
+# init.sh is PID 1 of the VM lab's initramfs. It mounts the host's root
+# filesystem (9p, read-only) and the job directory (9p, read-write), gives the
+# guest its own /proc, /sys, /dev, /tmp and /run, chroots into the host root and
+# runs /run/seesaw-vm/job.sh there. The job's exit status is written to
+# /run/seesaw-vm/rc and printed as a marker line, then the VM powers off.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /mods/order); do
+	insmod /mods/$m.ko || echo "seesaw-vm: insmod $m failed"
+done
+R=/newroot
+fail() { echo "seesaw-vm: $*"; echo "SEESAW-VM-EXIT:255"; poweroff -f; }
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 hostroot $R || fail "mount host root"
+mount -t proc proc $R/proc
+mount -t sysfs sys $R/sys
+mount -t devtmpfs dev $R/dev
+mkdir -p $R/dev/pts $R/dev/shm 2>/dev/null
+mount -t devpts devpts $R/dev/pts 2>/dev/null
+mount -t tmpfs tmpfs $R/dev/shm
+mount -t tmpfs tmpfs $R/tmp
+mount -t tmpfs tmpfs $R/run
+mount -t tmpfs tmpfs $R/root
+mkdir -p $R/run/seesaw-vm $R/run/netns $R/run/lock
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 job $R/run/seesaw-vm || fail "mount job dir"
+mount -t tmpfs tmpfs $R/var/tmp 2>/dev/null
+mount -t tmpfs tmpfs $R/var/log 2>/dev/null
+hostname seesaw-vm
+chroot $R /bin/sh /run/seesaw-vm/job.sh
+rc=$?
+echo $rc > $R/run/seesaw-vm/rc
+sync
+echo "SEESAW-VM-EXIT:$rc"
+poweroff -f
