@@ -1,0 +1,106 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Checker runs one probe. Check blocks until a verdict or ctx is done; the
+// check's timeout is the caller's business (ctx's deadline). Implementations
+// are safe for concurrent use.
+type Checker interface {
+	Check(ctx context.Context) Result
+}
+
+// asyncChecker is implemented by checkers that can run without a goroutine:
+// start begins the probe and arranges for done to be called exactly once,
+// from another goroutine, by the deadline (plus a few milliseconds) at the
+// latest. start must not block.
+type asyncChecker interface {
+	start(deadline time.Time, done func(Result))
+}
+
+// NewChecker builds the checker for a definition, after normalizing and
+// validating it. ICMP checks need a Pinger (they share its sockets); the
+// other types ignore p.
+func NewChecker(d Definition, p *Pinger) (Checker, error) {
+	d = d.Normalize()
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	switch d.Type {
+	case TypeTCP:
+		return newTCPChecker(d)
+	case TypeHTTP, TypeHTTPS:
+		return newHTTPChecker(d)
+	case TypeUDP:
+		return newUDPChecker(d)
+	case TypeDNS:
+		return newDNSChecker(d)
+	case TypeICMP:
+		if p == nil {
+			return nil, errors.New("healthcheck: icmp check needs a Pinger")
+		}
+		return &icmpChecker{p: p, dst: d.Target.Addr().Unmap(), src: d.Source.Unmap(), mark: d.Mark}, nil
+	}
+	return nil, fmt.Errorf("healthcheck: type: unknown check type %s", d.Type)
+}
+
+// dialer returns a net.Dialer honouring the definition's source address and
+// fwmark; linger0 makes TCP sockets close with RST so probes leave no
+// TIME_WAIT behind.
+func dialer(d Definition, network string, linger0 bool) *net.Dialer {
+	nd := &net.Dialer{Control: socketControl(d.Mark, linger0)}
+	if d.Source.IsValid() {
+		switch network {
+		case "tcp":
+			nd.LocalAddr = &net.TCPAddr{IP: d.Source.AsSlice()}
+		case "udp":
+			nd.LocalAddr = &net.UDPAddr{IP: d.Source.AsSlice()}
+		}
+	}
+	return nd
+}
+
+// classify maps a socket error to the package's sentinels while keeping the cause.
+func classify(t Type, target, op string, err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("%w: %w", ErrTimeout, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		err = fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return &CheckError{Type: t, Target: target, Op: op, Err: err}
+}
+
+// runSync times a blocking probe and fills in the Result.
+func runSync(ctx context.Context, f func(ctx context.Context) (string, error)) Result {
+	start := time.Now()
+	detail, err := f(ctx)
+	return Result{Time: start, Latency: time.Since(start), Err: err, Detail: detail}
+}
+
+// connDeadline copies ctx's deadline onto c and arranges for cancellation to
+// unblock c; the returned stop must be called when done.
+func connDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	return context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+}
+
+func addrString(ap netip.AddrPort) string { return ap.String() }
+
+func zoneIndex(zone string) (uint32, error) {
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return 0, err
+	}
+	return uint32(ifi.Index), nil
+}

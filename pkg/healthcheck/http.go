@@ -1,0 +1,162 @@
+package healthcheck
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// maxBody bounds how much of an HTTP body is read for the body regexp.
+const maxBody = 64 << 10
+
+// httpChecker sends one request on a fresh connection (HTTP/1.1 with
+// Connection: close), reads the status line and headers, and the body only
+// when a regexp must match it. Redirects are never followed: a 3xx is
+// judged by the status list like any other code.
+type httpChecker struct {
+	d      Definition
+	target string
+	typ    Type
+	req    []byte        // the serialized request
+	hreq   *http.Request // for http.ReadResponse (HEAD has no body)
+	bodyRe *regexp.Regexp
+	tls    *tls.Config
+}
+
+var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func newHTTPChecker(d Definition) (Checker, error) {
+	h := d.HTTP
+	c := &httpChecker{d: d, target: d.Target.String(), typ: d.Type}
+	host := h.Host
+	if host == "" {
+		host = c.target
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", h.Method, h.Path, host)
+	keys := make([]string, 0, len(h.Headers))
+	for k := range h.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	hasUA := false
+	for _, k := range keys {
+		if strings.EqualFold(k, "Host") || strings.EqualFold(k, "Connection") {
+			continue
+		}
+		hasUA = hasUA || strings.EqualFold(k, "User-Agent")
+		fmt.Fprintf(&b, "%s: %s\r\n", k, h.Headers[k])
+	}
+	if !hasUA {
+		b.WriteString("User-Agent: seesawd-healthcheck\r\n")
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	c.req = []byte(b.String())
+	c.hreq = &http.Request{Method: h.Method}
+	if h.BodyRegexp != "" {
+		re, err := regexp.Compile(h.BodyRegexp)
+		if err != nil {
+			return nil, fmt.Errorf("healthcheck: http.body_regexp: %w", err)
+		}
+		c.bodyRe = re
+	}
+	if d.Type == TypeHTTPS {
+		cfg := &tls.Config{InsecureSkipVerify: h.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+		cfg.ServerName = h.ServerName
+		if cfg.ServerName == "" {
+			cfg.ServerName = h.Host
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = d.Target.Addr().String()
+		} else if hn, _, err := net.SplitHostPort(cfg.ServerName); err == nil {
+			cfg.ServerName = hn
+		}
+		if h.CAFile != "" {
+			pem, err := os.ReadFile(h.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("healthcheck: http.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("healthcheck: http.ca_file: no certificate in %s", h.CAFile)
+			}
+			cfg.RootCAs = pool
+		}
+		if h.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(h.CertFile, h.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("healthcheck: http.cert_file: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		c.tls = cfg
+	}
+	return c, nil
+}
+
+// Check implements Checker.
+func (c *httpChecker) Check(ctx context.Context) Result {
+	return runSync(ctx, c.check)
+}
+
+func (c *httpChecker) check(ctx context.Context) (string, error) {
+	raw, err := dialer(c.d, "tcp", true).DialContext(ctx, "tcp", c.target)
+	if err != nil {
+		return "", classify(c.typ, c.target, "connect", err)
+	}
+	defer raw.Close()
+	stop := connDeadline(ctx, raw)
+	defer stop()
+	var conn net.Conn = raw
+	if c.tls != nil {
+		tc := tls.Client(raw, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "", classify(c.typ, c.target, "tls handshake", err)
+		}
+		conn = tc
+	}
+	if _, err := conn.Write(c.req); err != nil {
+		return "", classify(c.typ, c.target, "write request", err)
+	}
+	br := bufPool.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); bufPool.Put(br) }()
+	resp, err := http.ReadResponse(br, c.hreq)
+	if err != nil {
+		return "", classify(c.typ, c.target, "read response", err)
+	}
+	defer resp.Body.Close()
+	detail := resp.Status
+	if !statusOK(c.d.HTTP.Status, resp.StatusCode) {
+		return detail, &CheckError{Type: c.typ, Target: c.target, Op: "status", Err: fmt.Errorf("%w: status %q", ErrMismatch, resp.Status)}
+	}
+	if c.bodyRe != nil {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		if err != nil && len(body) == 0 {
+			return detail, classify(c.typ, c.target, "read body", err)
+		}
+		if !c.bodyRe.Match(body) {
+			return detail, &CheckError{Type: c.typ, Target: c.target, Op: "body", Err: fmt.Errorf("%w: body does not match %q", ErrMismatch, c.bodyRe.String())}
+		}
+	}
+	return detail, nil
+}
+
+func statusOK(ranges []StatusRange, code int) bool {
+	for _, r := range ranges {
+		if code >= r.Min && code <= r.Max {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,51 @@
+package healthcheck
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenICMP opens an unprivileged ICMP datagram socket ("ping socket")
+// when net.ipv4.ping_group_range allows it and a raw socket otherwise.
+func listenICMP(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, error) {
+	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
+	if v6 {
+		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
+	}
+	kernelID := true
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		kernelID = false
+		fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		if err != nil {
+			return nil, false, fmt.Errorf("healthcheck: icmp socket (neither ping nor raw): %w", err)
+		}
+	}
+	if err := setSockopts(fd, mark, false); err != nil {
+		unix.Close(fd)
+		return nil, false, err
+	}
+	if src.IsValid() {
+		var sa unix.Sockaddr
+		if v6 {
+			sa = &unix.SockaddrInet6{Addr: src.As16()}
+		} else {
+			sa = &unix.SockaddrInet4{Addr: src.As4()}
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			unix.Close(fd)
+			return nil, false, fmt.Errorf("healthcheck: icmp bind %s: %w", src, err)
+		}
+	}
+	f := os.NewFile(uintptr(fd), "icmp")
+	conn, err := net.FilePacketConn(f)
+	f.Close()
+	if err != nil {
+		return nil, false, fmt.Errorf("healthcheck: icmp socket: %w", err)
+	}
+	return conn, kernelID, nil
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package healthcheck
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+func listenICMP(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, error) {
+	return nil, false, fmt.Errorf("healthcheck: icmp: %w", ErrUnsupported)
+}

@@ -1,0 +1,520 @@
+package healthcheck
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Check is a definition registered under an ID. Several IDs may share one
+// definition; it then runs once and its transitions are reported for each.
+type Check struct {
+	ID         string
+	Definition Definition
+}
+
+// Status is the state of one check ID, for status output and metrics.
+type Status struct {
+	ID         string
+	Key        string
+	Definition Definition
+	State      State
+	// Since is when the state last changed (or the check was added).
+	Since time.Time
+	// Last is the most recent result (zero before the first).
+	Last Result
+	// ConsecutiveOK and ConsecutiveFail count the current streak.
+	ConsecutiveOK, ConsecutiveFail int
+	// Runs and Failures count results since the definition was added.
+	Runs, Failures uint64
+}
+
+// RunInfo describes one completed run, for Config.OnResult.
+type RunInfo struct {
+	Key string
+	// Scheduled is when the run was due, on the manager's clock.
+	Scheduled time.Time
+	Result    Result
+}
+
+// Config configures a Manager. The zero value (or nil) is usable.
+type Config struct {
+	// Clock drives scheduling and dampening; default the system clock.
+	Clock Clock
+	// Pinger is shared by ICMP checks; default one owned (and closed) by the Manager.
+	Pinger *Pinger
+	// NewChecker builds checkers; default NewChecker with the Pinger. Tests
+	// use it to inject fakes.
+	NewChecker func(Definition) (Checker, error)
+	// MaxConcurrent bounds the worker pool that runs blocking checks
+	// (HTTP, UDP, DNS, TCP with payload); default 1024. TCP connect and
+	// ICMP checks do not use workers.
+	MaxConcurrent int
+	// TransitionBuffer is the capacity, in batches, of the transition channel; default 64.
+	TransitionBuffer int
+	// OnResult, when set, is called on the manager goroutine for every
+	// result; it must be quick.
+	OnResult func(RunInfo)
+	// Rand provides start jitter; default a randomly seeded generator.
+	Rand *rand.Rand
+}
+
+// Manager schedules checks from a single goroutine and emits their
+// dampened state transitions.
+type Manager struct {
+	clock      Clock
+	pinger     *Pinger
+	ownPinger  bool
+	newChecker func(Definition) (Checker, error)
+	maxWorkers int
+	onResult   func(RunInfo)
+	rnd        *rand.Rand
+
+	out     chan []Transition
+	updates chan updateReq
+	snaps   chan chan []Status
+	jobs    chan *runner
+	notify  chan struct{}
+	quit    chan struct{}
+	stopped chan struct{}
+	closeMu sync.Once
+	wg      sync.WaitGroup
+
+	inboxMu sync.Mutex
+	inbox   []completion
+
+	idle atomic.Int32
+
+	// Owned by the run goroutine.
+	runners map[string]*runner // by key
+	ids     map[string]*runner // by check ID
+	heap    deadlineHeap[*runner]
+	queue   []*runner
+	workers int
+	pend    []Transition
+}
+
+type updateReq struct {
+	checks   []Check
+	checkers map[string]Checker
+	done     chan struct{}
+}
+
+type completion struct {
+	r   *runner
+	res Result
+}
+
+// runner is one distinct definition and its dampened state.
+type runner struct {
+	key     string
+	def     Definition
+	checker Checker
+	async   asyncChecker
+	doneFn  func(Result)
+	owners  []string
+
+	state          State
+	since          time.Time
+	okRun, failRun int
+	last           Result
+	runs, failures uint64
+	next, sched    time.Time
+	heapIdx        int
+	inflight, owed bool
+	removed        bool
+}
+
+func (r *runner) when() time.Time { return r.next }
+func (r *runner) setIndex(i int)  { r.heapIdx = i }
+func (r *runner) index() int      { return r.heapIdx }
+
+// New starts a Manager with no checks; give it some with Update.
+func New(cfg *Config) *Manager {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	m := &Manager{
+		clock:      cfg.Clock,
+		pinger:     cfg.Pinger,
+		newChecker: cfg.NewChecker,
+		maxWorkers: cfg.MaxConcurrent,
+		onResult:   cfg.OnResult,
+		rnd:        cfg.Rand,
+		updates:    make(chan updateReq),
+		snaps:      make(chan chan []Status),
+		jobs:       make(chan *runner),
+		notify:     make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		stopped:    make(chan struct{}),
+		runners:    make(map[string]*runner),
+		ids:        make(map[string]*runner),
+	}
+	if m.clock == nil {
+		m.clock = SystemClock{}
+	}
+	if m.pinger == nil {
+		m.pinger, m.ownPinger = NewPinger(nil), true
+	}
+	if m.newChecker == nil {
+		m.newChecker = func(d Definition) (Checker, error) { return NewChecker(d, m.pinger) }
+	}
+	if m.maxWorkers <= 0 {
+		m.maxWorkers = 1024
+	}
+	if m.rnd == nil {
+		m.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	tb := cfg.TransitionBuffer
+	if tb <= 0 {
+		tb = 64
+	}
+	m.out = make(chan []Transition, tb)
+	go m.run()
+	return m
+}
+
+// Transitions returns the channel of state transitions, in batches. It is
+// closed by Close. A consumer that falls behind gets larger batches; no
+// transition is dropped.
+func (m *Manager) Transitions() <-chan []Transition { return m.out }
+
+// Update replaces the whole set of checks. Definitions are normalized and
+// validated first; on any error nothing changes. Checks whose definition
+// is unchanged keep their state, counters and schedule.
+func (m *Manager) Update(ctx context.Context, checks []Check) error {
+	seen := make(map[string]bool, len(checks))
+	norm := make([]Check, len(checks))
+	checkers := make(map[string]Checker)
+	for i, c := range checks {
+		if c.ID == "" {
+			return fmt.Errorf("healthcheck: check %d: empty id", i)
+		}
+		if seen[c.ID] {
+			return fmt.Errorf("healthcheck: check %q: duplicate id", c.ID)
+		}
+		seen[c.ID] = true
+		d := c.Definition.Normalize()
+		if err := d.Validate(); err != nil {
+			return fmt.Errorf("healthcheck: check %q: %w", c.ID, err)
+		}
+		norm[i] = Check{ID: c.ID, Definition: d}
+		k := d.Key()
+		if _, ok := checkers[k]; ok {
+			continue
+		}
+		ch, err := m.newChecker(d)
+		if err != nil {
+			return fmt.Errorf("healthcheck: check %q: %w", c.ID, err)
+		}
+		checkers[k] = ch
+	}
+	req := updateReq{checks: norm, checkers: checkers, done: make(chan struct{})}
+	select {
+	case m.updates <- req:
+	case <-m.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-req.done:
+		return nil
+	case <-m.stopped:
+		return ErrClosed
+	}
+}
+
+// Snapshot returns the status of every check ID, sorted by ID.
+func (m *Manager) Snapshot(ctx context.Context) ([]Status, error) {
+	ch := make(chan []Status, 1)
+	select {
+	case m.snaps <- ch:
+	case <-m.stopped:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case s := <-ch:
+		return s, nil
+	case <-m.stopped:
+		return nil, ErrClosed
+	}
+}
+
+// Close stops scheduling, waits for the workers and closes the
+// transition channel (after delivering what it can without blocking).
+func (m *Manager) Close() error {
+	var err error
+	m.closeMu.Do(func() {
+		close(m.quit)
+		<-m.stopped
+		m.wg.Wait()
+		if m.ownPinger {
+			err = m.pinger.Close()
+		}
+	})
+	return err
+}
+
+func (m *Manager) deliver(r *runner, res Result) {
+	m.inboxMu.Lock()
+	m.inbox = append(m.inbox, completion{r, res})
+	first := len(m.inbox) == 1
+	m.inboxMu.Unlock()
+	if first {
+		select {
+		case m.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (m *Manager) worker() {
+	defer m.wg.Done()
+	for {
+		m.idle.Add(1)
+		select {
+		case r := <-m.jobs:
+			m.idle.Add(-1)
+			ctx, cancel := context.WithTimeout(context.Background(), r.def.Timeout)
+			res := r.checker.Check(ctx)
+			cancel()
+			m.deliver(r, res)
+		case <-m.quit:
+			m.idle.Add(-1)
+			return
+		}
+	}
+}
+
+func (m *Manager) run() {
+	defer close(m.stopped)
+	defer func() {
+		// Hand over what is pending without blocking, then close.
+		if len(m.pend) > 0 {
+			select {
+			case m.out <- m.pend:
+			default:
+			}
+		}
+		close(m.out)
+	}()
+	timer := m.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	var timerAt time.Time
+	var inbox []completion
+	for {
+		now := m.clock.Now()
+		for m.heap.len() > 0 && !m.heap.peek().next.After(now) {
+			r := m.heap.peek()
+			due := r.next
+			// Keep the phase; skip whole periods the scheduler missed.
+			r.next = r.next.Add(r.def.Interval)
+			if behind := now.Sub(r.next); behind >= 0 {
+				r.next = r.next.Add((behind/r.def.Interval + 1) * r.def.Interval)
+			}
+			m.heap.fix(0)
+			if r.inflight {
+				r.owed, r.sched = true, due
+				continue
+			}
+			m.launch(r, due)
+		}
+		m.dispatch()
+		if m.heap.len() > 0 {
+			if at := m.heap.peek().next; !at.Equal(timerAt) {
+				timerAt = at
+				timer.Stop()
+				timer.Reset(at.Sub(now))
+			}
+		}
+		var jobs chan *runner
+		var head *runner
+		if len(m.queue) > 0 {
+			jobs, head = m.jobs, m.queue[0]
+		}
+		var out chan []Transition
+		if len(m.pend) > 0 {
+			out = m.out
+		}
+		select {
+		case <-timer.C():
+			timerAt = time.Time{}
+		case <-m.notify:
+			m.inboxMu.Lock()
+			inbox, m.inbox = m.inbox, inbox[:0]
+			m.inboxMu.Unlock()
+			now := m.clock.Now()
+			for i, c := range inbox {
+				m.complete(c.r, c.res, now)
+				inbox[i] = completion{}
+			}
+		case req := <-m.updates:
+			m.apply(req)
+			close(req.done)
+		case ch := <-m.snaps:
+			ch <- m.snapshot()
+		case jobs <- head:
+			m.queue[0] = nil
+			m.queue = m.queue[1:]
+		case out <- m.pend:
+			m.pend = nil
+		case <-m.quit:
+			return
+		}
+	}
+}
+
+func (m *Manager) launch(r *runner, due time.Time) {
+	r.inflight, r.sched = true, due
+	if r.async != nil {
+		r.async.start(time.Now().Add(r.def.Timeout), r.doneFn)
+		return
+	}
+	m.queue = append(m.queue, r)
+}
+
+// dispatch hands queued blocking checks to idle workers and grows the pool
+// while work waits and the bound allows.
+func (m *Manager) dispatch() {
+	for len(m.queue) > 0 {
+		select {
+		case m.jobs <- m.queue[0]:
+			m.queue[0] = nil
+			m.queue = m.queue[1:]
+			continue
+		default:
+		}
+		if m.idle.Load() == 0 && m.workers < m.maxWorkers {
+			m.workers++
+			m.wg.Add(1)
+			go m.worker()
+		}
+		return
+	}
+	if cap(m.queue) > 1024 && len(m.queue) == 0 {
+		m.queue = nil
+	}
+}
+
+func (m *Manager) complete(r *runner, res Result, now time.Time) {
+	if r.removed {
+		return
+	}
+	r.inflight = false
+	if m.onResult != nil {
+		m.onResult(RunInfo{Key: r.key, Scheduled: r.sched, Result: res})
+	}
+	r.last = res
+	r.runs++
+	from := r.state
+	if res.OK() {
+		r.okRun++
+		r.failRun = 0
+		if r.state == StateUnknown || r.state == StateDown && r.okRun >= r.def.Rise {
+			r.state = StateUp
+		}
+	} else {
+		r.failures++
+		r.failRun++
+		r.okRun = 0
+		if r.state == StateUnknown || r.state == StateUp && r.failRun >= r.def.Fall {
+			r.state = StateDown
+		}
+	}
+	if r.state != from {
+		r.since = now
+		for _, id := range r.owners {
+			m.pend = append(m.pend, Transition{ID: id, From: from, To: r.state, Result: res, Time: now})
+		}
+	}
+	if r.owed {
+		r.owed = false
+		m.launch(r, r.sched)
+	}
+}
+
+func (m *Manager) apply(req updateReq) {
+	now := m.clock.Now()
+	newIDs := make(map[string]*runner, len(req.checks))
+	keep := make(map[string]*runner, len(req.checkers))
+	for _, c := range req.checks {
+		k := c.Definition.Key()
+		r := keep[k]
+		if r == nil {
+			r = m.runners[k]
+			if r == nil {
+				r = m.newRunner(k, c.Definition, req.checkers[k], now)
+			}
+			r.owners = r.owners[:0]
+			keep[k] = r
+		}
+		r.owners = append(r.owners, c.ID)
+		newIDs[c.ID] = r
+		// Tell the consumer when what it knows of this ID changes owner runner.
+		from := StateUnknown
+		if old := m.ids[c.ID]; old != nil {
+			if old == r {
+				continue
+			}
+			from = old.state
+		}
+		if r.state != from {
+			m.pend = append(m.pend, Transition{ID: c.ID, From: from, To: r.state, Time: now})
+		}
+	}
+	for k, r := range m.runners {
+		if keep[k] == nil {
+			r.removed = true
+			m.heap.remove(r.heapIdx)
+		}
+	}
+	for _, r := range keep {
+		slices.Sort(r.owners)
+		if r.heapIdx < 0 && !r.removed {
+			m.heap.push(r)
+		}
+	}
+	m.runners, m.ids = keep, newIDs
+}
+
+func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *runner {
+	r := &runner{key: k, def: d, checker: ch, heapIdx: -1, since: now}
+	if d.StartDown {
+		r.state = StateDown
+	}
+	if a, ok := ch.(asyncChecker); ok {
+		r.async = a
+		r.doneFn = func(res Result) { m.deliver(r, res) }
+	}
+	// Spread first runs over the interval so a reload never bursts.
+	r.next = now.Add(time.Duration(m.rnd.Int64N(int64(d.Interval))))
+	return r
+}
+
+func (m *Manager) snapshot() []Status {
+	out := make([]Status, 0, len(m.ids))
+	for id, r := range m.ids {
+		out = append(out, Status{
+			ID: id, Key: r.key, Definition: r.def, State: r.state, Since: r.since, Last: r.last,
+			ConsecutiveOK: r.okRun, ConsecutiveFail: r.failRun, Runs: r.runs, Failures: r.failures,
+		})
+	}
+	slices.SortFunc(out, func(a, b Status) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+

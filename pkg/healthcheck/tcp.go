@@ -1,0 +1,131 @@
+package healthcheck
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+)
+
+// maxReply bounds how much of a TCP or UDP reply is read for matching.
+const maxReply = 4096
+
+// tcpConnectChecker is a bare TCP connect. On Linux the manager runs it on
+// the shared epoll connector (no goroutine, a few syscalls per check).
+type tcpConnectChecker struct {
+	d      Definition
+	target string
+	dest   connectDest
+}
+
+// tcpChecker connects, optionally sends bytes and matches the reply.
+type tcpChecker struct {
+	d      Definition
+	target string
+	re     *regexp.Regexp
+}
+
+func newTCPChecker(d Definition) (Checker, error) {
+	if d.TCP == nil || len(d.TCP.Send) == 0 && len(d.TCP.Expect) == 0 && d.TCP.ExpectRegexp == "" {
+		return &tcpConnectChecker{d: d, target: d.Target.String(), dest: newConnectDest(d)}, nil
+	}
+	c := &tcpChecker{d: d, target: d.Target.String()}
+	if d.TCP.ExpectRegexp != "" {
+		re, err := regexp.Compile(d.TCP.ExpectRegexp)
+		if err != nil {
+			return nil, fmt.Errorf("healthcheck: tcp.expect_regexp: %w", err)
+		}
+		c.re = re
+	}
+	return c, nil
+}
+
+// Check implements Checker with the Go dialer (standalone use).
+func (c *tcpConnectChecker) Check(ctx context.Context) Result {
+	return runSync(ctx, func(ctx context.Context) (string, error) {
+		conn, err := dialer(c.d, "tcp", true).DialContext(ctx, "tcp", c.target)
+		if err != nil {
+			return "", classify(TypeTCP, c.target, "connect", err)
+		}
+		_ = conn.Close()
+		return "connected", nil
+	})
+}
+
+func (c *tcpConnectChecker) start(deadline time.Time, done func(Result)) {
+	c.dest.connect(deadline, done)
+}
+
+// Check implements Checker.
+func (c *tcpChecker) Check(ctx context.Context) Result {
+	return runSync(ctx, func(ctx context.Context) (string, error) {
+		conn, err := dialer(c.d, "tcp", true).DialContext(ctx, "tcp", c.target)
+		if err != nil {
+			return "", classify(TypeTCP, c.target, "connect", err)
+		}
+		defer conn.Close()
+		stop := connDeadline(ctx, conn)
+		defer stop()
+		o := c.d.TCP
+		if len(o.Send) > 0 {
+			if _, err := conn.Write(o.Send); err != nil {
+				return "", classify(TypeTCP, c.target, "write", err)
+			}
+		}
+		if len(o.Expect) == 0 && c.re == nil {
+			return "sent", nil
+		}
+		buf := make([]byte, 0, 512)
+		for len(buf) < maxReply {
+			if cap(buf) == len(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			n, rerr := conn.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if ok, decided := matchTCP(o.Expect, c.re, buf); decided {
+				if ok {
+					return "reply matched", nil
+				}
+				return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: fmt.Errorf("%w: got %q", ErrMismatch, truncate(buf))}
+			}
+			if rerr != nil {
+				if errors.Is(rerr, io.EOF) {
+					break
+				}
+				return "", classify(TypeTCP, c.target, "read", rerr)
+			}
+		}
+		return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: fmt.Errorf("%w: got %q", ErrMismatch, truncate(buf))}
+	})
+}
+
+// matchTCP says whether buf (the reply so far) passes, and whether that is
+// already decided.
+func matchTCP(prefix []byte, re *regexp.Regexp, buf []byte) (ok, decided bool) {
+	if len(prefix) > 0 {
+		n := min(len(prefix), len(buf))
+		if !bytes.Equal(prefix[:n], buf[:n]) {
+			return false, true
+		}
+		if n < len(prefix) {
+			return false, false
+		}
+		if re == nil {
+			return true, true
+		}
+	}
+	if re != nil && re.Match(buf) {
+		return true, true
+	}
+	return false, false
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}
