@@ -1,0 +1,261 @@
+// Command ipvs-bench measures the same IPVS work through pkg/ipvs (batched and
+// one request at a time), github.com/moby/ipvs, github.com/cloudflare/ipvs and
+// ipvsadm -R, in one run on one kernel, and prints a table. It needs root and
+// a kernel with IPVS: run it in the VM lab with `make bench-ipvs`.
+//
+// The work: create S TCP services with D NAT destinations each, dump every
+// service and its destinations, remove every service. Between steps the
+// kernel's state is checked independently with `ipvsadm -Sn`, so an
+// implementation that silently does less cannot look fast.
+//
+// The last line is machine readable: the ratios of pkg/ipvs's best mode to
+// moby/ipvs in this run (time for create and dump, Go bytes allocated over
+// all three steps).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// work is the set of services and destinations every implementation creates.
+type work struct {
+	services []netip.AddrPort
+	dests    [][]netip.AddrPort
+}
+
+func newWork(nsvc, ndst int) work {
+	var w work
+	for i := 0; i < nsvc; i++ {
+		// 198.18.0.0/15 is the benchmarking range (RFC 2544): nothing is sent.
+		svc := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 80)
+		w.services = append(w.services, svc)
+		var ds []netip.AddrPort
+		for j := 0; j < ndst; j++ {
+			k := i*ndst + j
+			ds = append(ds, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, byte(k >> 8), byte(k)}), 8080))
+		}
+		w.dests = append(w.dests, ds)
+	}
+	return w
+}
+
+// impl is one way of doing the work.
+type impl struct {
+	name   string
+	goCode bool // allocations are meaningful (Go code in this process)
+	create func(work) error
+	dump   func() (nsvc, ndst int, err error)
+	remove func(work) error
+}
+
+// sample is one measured step.
+type sample struct {
+	d      time.Duration
+	bytes  uint64
+	allocs uint64
+}
+
+func measure(f func() error) (sample, error) {
+	runtime.GC()
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	t0 := time.Now()
+	err := f()
+	d := time.Since(t0)
+	runtime.ReadMemStats(&b)
+	return sample{d: d, bytes: b.TotalAlloc - a.TotalAlloc, allocs: b.Mallocs - a.Mallocs}, err
+}
+
+// kernelCounts reads the kernel's state through ipvsadm, independently of every library.
+func kernelCounts() (nsvc, ndst int, err error) {
+	out, err := exec.Command("ipvsadm", "-Sn").Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ipvsadm -Sn: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		switch {
+		case strings.HasPrefix(sc.Text(), "-A "):
+			nsvc++
+		case strings.HasPrefix(sc.Text(), "-a "):
+			ndst++
+		}
+	}
+	return nsvc, ndst, sc.Err()
+}
+
+func expectKernel(what string, nsvc, ndst int) error {
+	s, d, err := kernelCounts()
+	if err != nil {
+		return err
+	}
+	if s != nsvc || d != ndst {
+		return fmt.Errorf("after %s the kernel has %d services and %d destinations, want %d and %d", what, s, d, nsvc, ndst)
+	}
+	return nil
+}
+
+type result struct {
+	create, dump, remove []sample
+}
+
+func median(ss []sample) sample {
+	if len(ss) == 0 {
+		return sample{}
+	}
+	c := append([]sample(nil), ss...)
+	sort.Slice(c, func(i, j int) bool { return c[i].d < c[j].d })
+	m := c[len(c)/2]
+	// Allocation counts barely vary between rounds; report the same round's.
+	return m
+}
+
+func main() {
+	nsvc := flag.Int("services", 1000, "TCP services to create")
+	ndst := flag.Int("dests", 10, "NAT destinations per service")
+	rounds := flag.Int("rounds", 3, "rounds (each implementation once per round, order rotated); medians are reported")
+	only := flag.String("only", "", "comma-separated implementation names to run (default all)")
+	flag.Parse()
+
+	if err := exec.Command("ipvsadm", "-C").Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "ipvs-bench: ipvsadm -C: %v (needs root and a kernel with ip_vs)\n", err)
+		os.Exit(1)
+	}
+	w := newWork(*nsvc, *ndst)
+	impls, err := implementations()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ipvs-bench: %v\n", err)
+		os.Exit(1)
+	}
+	if *only != "" {
+		keep := map[string]bool{}
+		for _, n := range strings.Split(*only, ",") {
+			keep[n] = true
+		}
+		var sel []impl
+		for _, im := range impls {
+			if keep[im.name] {
+				sel = append(sel, im)
+			}
+		}
+		impls = sel
+	}
+	results := map[string]*result{}
+	for _, im := range impls {
+		results[im.name] = &result{}
+	}
+	fmt.Printf("ipvs-bench: %d services x %d destinations, %d rounds, kernel %s\n", *nsvc, *ndst, *rounds, kernelRelease())
+	for r := 0; r < *rounds; r++ {
+		for k := range impls {
+			im := impls[(k+r)%len(impls)]
+			if err := runOne(im, w, results[im.name]); err != nil {
+				fmt.Fprintf(os.Stderr, "ipvs-bench: %s: %v\n", im.name, err)
+				os.Exit(1)
+			}
+		}
+	}
+	report(impls, results)
+}
+
+func runOne(im impl, w work, res *result) error {
+	if err := exec.Command("ipvsadm", "-C").Run(); err != nil {
+		return fmt.Errorf("ipvsadm -C: %w", err)
+	}
+	total := len(w.services) * len(w.dests[0])
+	s, err := measure(func() error { return im.create(w) })
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if err := expectKernel("create", len(w.services), total); err != nil {
+		return err
+	}
+	res.create = append(res.create, s)
+	var gotS, gotD int
+	s, err = measure(func() (err error) { gotS, gotD, err = im.dump(); return err })
+	if err != nil {
+		return fmt.Errorf("dump: %w", err)
+	}
+	if gotS != len(w.services) || gotD != total {
+		return fmt.Errorf("dump returned %d services and %d destinations, want %d and %d", gotS, gotD, len(w.services), total)
+	}
+	res.dump = append(res.dump, s)
+	s, err = measure(func() error { return im.remove(w) })
+	if err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	if err := expectKernel("remove", 0, 0); err != nil {
+		return err
+	}
+	res.remove = append(res.remove, s)
+	return nil
+}
+
+func report(impls []impl, results map[string]*result) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "implementation\tcreate\tdump\tremove\tGo alloc MB\tGo allocs\tcreate/moby\tdump/moby\talloc/moby\t")
+	moby := results["moby/ipvs"]
+	var mobyC, mobyD sample
+	var mobyB uint64
+	if moby != nil {
+		mobyC, mobyD = median(moby.create), median(moby.dump)
+		mobyB = mobyC.bytes + mobyD.bytes + median(moby.remove).bytes
+	}
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	type best struct{ c, d, a float64 }
+	bestSeesaw := best{c: -1}
+	for _, im := range impls {
+		r := results[im.name]
+		c, d, rm := median(r.create), median(r.dump), median(r.remove)
+		bytes, allocs := c.bytes+d.bytes+rm.bytes, c.allocs+d.allocs+rm.allocs
+		allocMB, allocN, allocR := "n/a (C)", "n/a", "-"
+		if im.goCode {
+			allocMB = fmt.Sprintf("%.1f", float64(bytes)/1e6)
+			allocN = fmt.Sprint(allocs)
+			allocR = ratio(float64(bytes), float64(mobyB))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", im.name, ms(c.d), ms(d.d), ms(rm.d), allocMB, allocN,
+			ratio(c.d.Seconds(), mobyC.d.Seconds()), ratio(d.d.Seconds(), mobyD.d.Seconds()), allocR)
+		if strings.HasPrefix(im.name, "seesaw") && mobyB > 0 {
+			b := best{c: c.d.Seconds() / mobyC.d.Seconds(), d: d.d.Seconds() / mobyD.d.Seconds(), a: float64(bytes) / float64(mobyB)}
+			if bestSeesaw.c < 0 || b.c < bestSeesaw.c {
+				bestSeesaw.c = b.c
+			}
+			if bestSeesaw.d == 0 || b.d < bestSeesaw.d {
+				bestSeesaw.d = b.d
+			}
+			if bestSeesaw.a == 0 || b.a < bestSeesaw.a {
+				bestSeesaw.a = b.a
+			}
+		}
+	}
+	tw.Flush()
+	if bestSeesaw.c >= 0 {
+		fmt.Printf("ipvs-bench: create=%.2f dump=%.2f alloc=%.2f\n", bestSeesaw.c, bestSeesaw.d, bestSeesaw.a)
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/1e6) }
+
+func kernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
