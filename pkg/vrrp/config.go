@@ -71,7 +71,8 @@ type Config struct {
 	Logger *zap.Logger
 	// Clock defaults to the system clock.
 	Clock Clock
-
+	// Network defaults to the Linux kernel of the namespace Run is called in.
+	Network Network
 
 	// EventBuffer is the capacity of the Events channel (default 256). When the
 	// channel is full the oldest events are dropped and counted, never blocking the protocol.

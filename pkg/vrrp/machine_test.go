@@ -18,9 +18,9 @@ type step struct {
 	ms int // time of the input, ms after t0
 	// One of the inputs:
 	start, shutdown, timer bool
-	recv               *recv
-	fault              *faultIn
-	delta              *deltaIn
+	recv                   *recv
+	fault                  *faultIn
+	delta                  *deltaIn
 	// Expected outputs.
 	want     []string
 	state    State
@@ -172,8 +172,8 @@ func TestMachine(t *testing.T) {
 			},
 		},
 		{
-			name: "no preempt: a lower priority master is kept",
-			prio: 128,
+			name:  "no preempt: a lower priority master is kept",
+			prio:  128,
 			tweak: func(c *InstanceConfig) { c.Preempt = false },
 			steps: []step{
 				{ms: 0, start: true, want: []string{"a initialize->backup (startup)"}, state: Backup, deadline: 350},
@@ -182,8 +182,8 @@ func TestMachine(t *testing.T) {
 			},
 		},
 		{
-			name: "preempt delay holds preemption until it has passed",
-			prio: 128,
+			name:  "preempt delay holds preemption until it has passed",
+			prio:  128,
 			tweak: func(c *InstanceConfig) { c.PreemptDelay = 250 * time.Millisecond },
 			steps: []step{
 				{ms: 0, start: true, want: []string{"a initialize->backup (startup)"}, state: Backup, deadline: 350},

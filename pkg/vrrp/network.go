@@ -1,0 +1,99 @@
+package vrrp
+
+import (
+	"context"
+	"net"
+	"net/netip"
+)
+
+// Network is a Node's boundary with the kernel: advertisement sockets, interface state,
+// addresses and neighbour announcements. The default is the Linux kernel (see
+// NewLinuxNetwork); tests can hand a Node a fake.
+type Network interface {
+	// Link returns the current state of an interface.
+	Link(name string) (Link, error)
+	// ListenVRRP opens the advertisement socket of one family on one interface: joined to
+	// the VRRP group, sending with TTL/hop limit 255, reporting TTL and destination.
+	ListenVRRP(ifname string, f Family) (PacketConn, error)
+	// Announcer opens what announces addresses of family f on an interface:
+	// gratuitous ARP for IPv4, unsolicited neighbour advertisements for IPv6.
+	Announcer(ifname string, f Family) (Announcer, error)
+	// AddAddress adds a virtual address (IPv6 without duplicate address detection).
+	// An address already present is not an error.
+	AddAddress(ifname string, p netip.Prefix) error
+	// DelAddress removes a virtual address. An address already gone is not an error.
+	DelAddress(ifname string, p netip.Prefix) error
+	// Watch sends link state changes and address removals to ch until ctx ends.
+	// It returns once the subscription is open.
+	Watch(ctx context.Context, ch chan<- NetEvent) error
+}
+
+// Link is the state of one interface.
+type Link struct {
+	Name         string
+	Index        int
+	HardwareAddr net.HardwareAddr
+	// Up is administratively up with carrier.
+	Up bool
+	// Addrs4 are the IPv4 addresses, primary first; the Node skips its virtual addresses
+	// to find the advertisement source. Primary6 is the IPv6 link-local address.
+	Addrs4   []netip.Addr
+	Primary6 netip.Addr
+}
+
+// PacketConn is an advertisement socket.
+type PacketConn interface {
+	// ReadFrom reads one message (without IP header). Close makes it return.
+	ReadFrom(b []byte) (n int, info RecvInfo, err error)
+	// WriteTo sends one message from src to dst.
+	WriteTo(b []byte, src, dst netip.Addr) error
+	Close() error
+}
+
+// RecvInfo is what the IP layer tells about a received message.
+type RecvInfo struct {
+	Src, Dst netip.Addr
+	// TTL is the IPv4 TTL or IPv6 hop limit, or -1 when unknown.
+	TTL     int
+	IfIndex int
+}
+
+// Announcer sends the neighbour announcements for addresses of one family.
+type Announcer interface {
+	Announce(addr netip.Addr) error
+	Close() error
+}
+
+// NetEventKind says what changed.
+type NetEventKind uint8
+
+// Network event kinds.
+const (
+	// LinkChanged reports a new link state in NetEvent.Up.
+	LinkChanged NetEventKind = iota
+	// AddressRemoved reports that NetEvent.Prefix left the interface.
+	AddressRemoved
+	// AddressAdded reports that NetEvent.Prefix appeared on the interface.
+	AddressAdded
+)
+
+// String returns the kind name.
+func (k NetEventKind) String() string {
+	switch k {
+	case LinkChanged:
+		return "link-changed"
+	case AddressRemoved:
+		return "address-removed"
+	case AddressAdded:
+		return "address-added"
+	}
+	return "NetEventKind(?)"
+}
+
+// NetEvent is a change of interface state.
+type NetEvent struct {
+	Kind   NetEventKind
+	Ifname string
+	Up     bool
+	Prefix netip.Prefix
+}

@@ -1,0 +1,421 @@
+//go:build linux
+
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"syscall"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/bpf"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// tosInternetworkControl is the DSCP CS6 class keepalived and routers send VRRP with.
+const tosInternetworkControl = 0xc0
+
+type linuxNetwork struct {
+	h *netlink.Handle
+}
+
+// NewLinuxNetwork returns the Network of the Linux kernel in the calling thread's
+// network namespace: raw IP sockets for protocol 112, rtnetlink for addresses and
+// links, packet sockets for gratuitous ARP and ICMPv6 sockets for neighbour advertisements.
+func NewLinuxNetwork() (Network, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: netlink: %w", err)
+	}
+	return &linuxNetwork{h: h}, nil
+}
+
+func (l *linuxNetwork) Link(name string) (Link, error) {
+	lk, err := l.h.LinkByName(name)
+	if err != nil {
+		return Link{}, err
+	}
+	return l.linkInfo(lk)
+}
+
+func (l *linuxNetwork) linkInfo(lk netlink.Link) (Link, error) {
+	a := lk.Attrs()
+	out := Link{
+		Name:         a.Name,
+		Index:        a.Index,
+		HardwareAddr: a.HardwareAddr,
+		Up:           a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0,
+	}
+	v4, err := l.h.AddrList(lk, netlink.FAMILY_V4)
+	if err != nil {
+		return out, err
+	}
+	// Primary (non-secondary) addresses first, as the kernel would choose a source.
+	sort.SliceStable(v4, func(i, j int) bool {
+		return v4[i].Flags&unix.IFA_F_SECONDARY == 0 && v4[j].Flags&unix.IFA_F_SECONDARY != 0
+	})
+	for _, a := range v4 {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+			out.Addrs4 = append(out.Addrs4, ip)
+		}
+	}
+	v6, err := l.h.AddrList(lk, netlink.FAMILY_V6)
+	if err != nil {
+		return out, err
+	}
+	for _, a := range v6 {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if ok && ip.IsLinkLocalUnicast() && a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+			out.Primary6 = ip
+			break
+		}
+	}
+	return out, nil
+}
+
+func (l *linuxNetwork) iface(name string) (*net.Interface, error) {
+	lk, err := l.h.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	a := lk.Attrs()
+	return &net.Interface{Index: a.Index, MTU: a.MTU, Name: a.Name, HardwareAddr: a.HardwareAddr, Flags: a.Flags}, nil
+}
+
+func bindToDevice(ifname string) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+func (l *linuxNetwork) ListenVRRP(ifname string, f Family) (PacketConn, error) {
+	ifi, err := l.iface(ifname)
+	if err != nil {
+		return nil, err
+	}
+	lc := net.ListenConfig{Control: bindToDevice(ifname)}
+	switch f {
+	case IPv4:
+		c, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
+		if err != nil {
+			return nil, err
+		}
+		p := ipv4.NewPacketConn(c)
+		for _, step := range []func() error{
+			func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()}) },
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetMulticastTTL(TTL) },
+			func() error { return p.SetTTL(TTL) },
+			func() error { return p.SetMulticastLoopback(false) },
+			func() error { return p.SetTOS(tosInternetworkControl) },
+			func() error { return p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
+		} {
+			if err := step(); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+		}
+		return &conn4{p: p, ifindex: ifi.Index}, nil
+	case IPv6:
+		c, err := lc.ListenPacket(context.Background(), "ip6:112", "::")
+		if err != nil {
+			return nil, err
+		}
+		p := ipv6.NewPacketConn(c)
+		for _, step := range []func() error{
+			func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()}) },
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetMulticastHopLimit(TTL) },
+			func() error { return p.SetHopLimit(TTL) },
+			func() error { return p.SetMulticastLoopback(false) },
+			func() error { return p.SetTrafficClass(tosInternetworkControl) },
+			func() error {
+				return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+			},
+		} {
+			if err := step(); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+		}
+		return &conn6{p: p, ifindex: ifi.Index}, nil
+	}
+	return nil, fmt.Errorf("vrrp: family %v", f)
+}
+
+type conn4 struct {
+	p       *ipv4.PacketConn
+	ifindex int
+}
+
+func (c *conn4) ReadFrom(b []byte) (int, RecvInfo, error) {
+	n, cm, src, err := c.p.ReadFrom(b)
+	if err != nil {
+		return 0, RecvInfo{}, err
+	}
+	info := RecvInfo{TTL: -1}
+	if ia, ok := src.(*net.IPAddr); ok {
+		info.Src, _ = netip.AddrFromSlice(ia.IP.To4())
+	}
+	if cm != nil {
+		info.TTL = cm.TTL
+		info.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
+		info.IfIndex = cm.IfIndex
+	}
+	return n, info, nil
+}
+
+func (c *conn4) WriteTo(b []byte, src, dst netip.Addr) error {
+	cm := &ipv4.ControlMessage{IfIndex: c.ifindex, Src: src.AsSlice()}
+	_, err := c.p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
+	return err
+}
+
+func (c *conn4) Close() error { return c.p.Close() }
+
+type conn6 struct {
+	p       *ipv6.PacketConn
+	ifindex int
+}
+
+func (c *conn6) ReadFrom(b []byte) (int, RecvInfo, error) {
+	n, cm, src, err := c.p.ReadFrom(b)
+	if err != nil {
+		return 0, RecvInfo{}, err
+	}
+	info := RecvInfo{TTL: -1}
+	if ia, ok := src.(*net.IPAddr); ok {
+		a, _ := netip.AddrFromSlice(ia.IP)
+		info.Src = a.WithZone("")
+	}
+	if cm != nil {
+		info.TTL = cm.HopLimit
+		info.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		info.IfIndex = cm.IfIndex
+	}
+	return n, info, nil
+}
+
+func (c *conn6) WriteTo(b []byte, src, dst netip.Addr) error {
+	cm := &ipv6.ControlMessage{IfIndex: c.ifindex, Src: src.AsSlice(), HopLimit: TTL}
+	_, err := c.p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
+	return err
+}
+
+func (c *conn6) Close() error { return c.p.Close() }
+
+func (l *linuxNetwork) AddAddress(ifname string, p netip.Prefix) error {
+	lk, err := l.h.LinkByName(ifname)
+	if err != nil {
+		return err
+	}
+	a := &netlink.Addr{IPNet: prefixNet(p)}
+	if p.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	if err := l.h.AddrAdd(lk, a); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("vrrp: add %v on %s: %w", p, ifname, err)
+	}
+	return nil
+}
+
+func (l *linuxNetwork) DelAddress(ifname string, p netip.Prefix) error {
+	lk, err := l.h.LinkByName(ifname)
+	if err != nil {
+		return err
+	}
+	if err := l.h.AddrDel(lk, &netlink.Addr{IPNet: prefixNet(p)}); err != nil &&
+		!errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("vrrp: delete %v on %s: %w", p, ifname, err)
+	}
+	return nil
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	bits := 32
+	if p.Addr().Is6() {
+		bits = 128
+	}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
+}
+
+func (l *linuxNetwork) Announcer(ifname string, f Family) (Announcer, error) {
+	ifi, err := l.iface(ifname)
+	if err != nil {
+		return nil, err
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("vrrp: %s has no ethernet address", ifname)
+	}
+	switch f {
+	case IPv4:
+		c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp: arp socket on %s: %w", ifname, err)
+		}
+		// We only send: a filter that accepts nothing keeps the receive queue empty.
+		prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+		if err == nil {
+			err = c.SetBPF(prog)
+		}
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("vrrp: arp socket filter: %w", err)
+		}
+		return &garp{c: c, mac: ifi.HardwareAddr}, nil
+	case IPv6:
+		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp: ndp socket on %s: %w", ifname, err)
+		}
+		var filt ipv6.ICMPFilter
+		filt.SetAll(true)
+		if err := c.SetICMPFilter(&filt); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("vrrp: ndp socket filter: %w", err)
+		}
+		return &unsolicitedNA{c: c, mac: ifi.HardwareAddr}, nil
+	}
+	return nil, fmt.Errorf("vrrp: family %v", f)
+}
+
+// garp sends gratuitous ARP in both forms (RFC 5227 section 3): a request and a
+// reply, each with sender and target protocol address set to the announced address.
+type garp struct {
+	c   *packet.Conn
+	mac net.HardwareAddr
+}
+
+func (g *garp) Announce(a netip.Addr) error {
+	for _, op := range []arp.Operation{arp.OperationRequest, arp.OperationReply} {
+		tha := ethernet.Broadcast
+		if op == arp.OperationReply {
+			tha = g.mac
+		}
+		p, err := arp.NewPacket(op, g.mac, a, tha, a)
+		if err != nil {
+			return err
+		}
+		pb, err := p.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		f := &ethernet.Frame{Destination: ethernet.Broadcast, Source: g.mac, EtherType: ethernet.EtherTypeARP, Payload: pb}
+		fb, err := f.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if _, err := g.c.WriteTo(fb, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
+			return fmt.Errorf("vrrp: gratuitous arp for %v: %w", a, err)
+		}
+	}
+	return nil
+}
+
+func (g *garp) Close() error { return g.c.Close() }
+
+// unsolicitedNA sends unsolicited neighbour advertisements (RFC 4861 section 7.2.6) to
+// all-nodes with the override flag and our link-layer address.
+type unsolicitedNA struct {
+	c   *ndp.Conn
+	mac net.HardwareAddr
+}
+
+var allNodes = netip.MustParseAddr("ff02::1")
+
+func (u *unsolicitedNA) Announce(a netip.Addr) error {
+	m := &ndp.NeighborAdvertisement{
+		Override:      true,
+		TargetAddress: a,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: u.mac}},
+	}
+	if err := u.c.WriteTo(m, nil, allNodes); err != nil {
+		return fmt.Errorf("vrrp: unsolicited na for %v: %w", a, err)
+	}
+	return nil
+}
+
+func (u *unsolicitedNA) Close() error { return u.c.Close() }
+
+func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
+	done := make(chan struct{})
+	links := make(chan netlink.LinkUpdate, 64)
+	addrs := make(chan netlink.AddrUpdate, 256)
+	errCb := func(err error) {
+		fmt.Fprintf(os.Stderr, "vrrp: netlink subscription: %v\n", err)
+	}
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: errCb}); err != nil {
+		return err
+	}
+	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: errCb}); err != nil {
+		close(done)
+		return err
+	}
+	send := func(ev NetEvent) bool {
+		select {
+		case ch <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-links:
+				if !ok {
+					return
+				}
+				a := u.Link.Attrs()
+				up := u.Header.Type != unix.RTM_DELLINK && a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
+				if !send(NetEvent{Kind: LinkChanged, Ifname: a.Name, Up: up}) {
+					return
+				}
+			case u, ok := <-addrs:
+				if !ok {
+					return
+				}
+				lk, err := l.h.LinkByIndex(u.LinkIndex)
+				if err != nil {
+					continue
+				}
+				ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+				if !ok {
+					continue
+				}
+				if u.LinkAddress.IP.To4() != nil {
+					ip = ip.Unmap()
+				}
+				ones, _ := u.LinkAddress.Mask.Size()
+				kind := AddressRemoved
+				if u.NewAddr {
+					kind = AddressAdded
+				}
+				if !send(NetEvent{Kind: kind, Ifname: lk.Attrs().Name, Prefix: netip.PrefixFrom(ip, ones)}) {
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
