@@ -1,0 +1,486 @@
+package healthcheck
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+func def(t Type, target string) Definition {
+	return Definition{Type: t, Target: netip.MustParseAddrPort(target), Interval: 2 * time.Second, Timeout: time.Second, Rise: 1, Fall: 1}
+}
+
+func runCheck(t *testing.T, d Definition) Result {
+	t.Helper()
+	c, err := NewChecker(d, nil)
+	if err != nil {
+		t.Fatalf("NewChecker: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.Normalize().Timeout)
+	defer cancel()
+	return c.Check(ctx)
+}
+
+// runAsync runs a checker through its goroutine-free path, as the Manager does.
+func runAsync(t *testing.T, d Definition) Result {
+	t.Helper()
+	c, err := NewChecker(d, nil)
+	if err != nil {
+		t.Fatalf("NewChecker: %v", err)
+	}
+	a, ok := c.(asyncChecker)
+	if !ok {
+		t.Fatalf("%T has no async path", c)
+	}
+	ch := make(chan Result, 1)
+	a.start(time.Now().Add(d.Timeout), func(r Result) { ch <- r })
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(d.Timeout + time.Second):
+		t.Fatal("async check never completed")
+	}
+	return Result{}
+}
+
+func wantOK(t *testing.T, r Result) {
+	t.Helper()
+	if !r.OK() {
+		t.Fatalf("check failed: %v", r.Err)
+	}
+}
+
+func wantFail(t *testing.T, r Result, target error, substr string) {
+	t.Helper()
+	if r.OK() {
+		t.Fatalf("check passed (%s), want failure", r.Detail)
+	}
+	if target != nil && !errors.Is(r.Err, target) {
+		t.Fatalf("error %v, want errors.Is %v", r.Err, target)
+	}
+	if !strings.Contains(r.Err.Error(), substr) {
+		t.Fatalf("error %q, want it to contain %q", r.Err, substr)
+	}
+}
+
+// closedPort returns a loopback TCP port with nothing listening.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func tcpServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestTCPConnect(t *testing.T) {
+	up := tcpServer(t, func(net.Conn) {})
+	down := closedPort(t)
+	for name, run := range map[string]func(*testing.T, Definition) Result{"dialer": runCheck, "epoll": runAsync} {
+		t.Run(name, func(t *testing.T) {
+			wantOK(t, run(t, def(TypeTCP, up)))
+			r := run(t, def(TypeTCP, down))
+			wantFail(t, r, ErrRefused, "connect")
+			if r.Latency > 100*time.Millisecond {
+				t.Errorf("refusal took %v, want immediate", r.Latency)
+			}
+		})
+	}
+}
+
+func TestTCPSendExpect(t *testing.T) {
+	banner := tcpServer(t, func(c net.Conn) { c.Write([]byte("SSH-2.0-test\r\n")) })
+	echo := tcpServer(t, func(c net.Conn) {
+		b := make([]byte, 16)
+		n, _ := c.Read(b)
+		c.Write([]byte("+OK " + string(b[:n])))
+	})
+	silent := tcpServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+
+	d := def(TypeTCP, banner)
+	d.TCP = &TCPOptions{Expect: []byte("SSH-2.0")}
+	wantOK(t, runCheck(t, d))
+	d.TCP = &TCPOptions{Expect: []byte("HTTP/")}
+	wantFail(t, runCheck(t, d), ErrMismatch, `got "SSH-2.0-test\r\n"`)
+
+	d = def(TypeTCP, echo)
+	d.TCP = &TCPOptions{Send: []byte("ping"), ExpectRegexp: `^\+OK ping$`}
+	wantOK(t, runCheck(t, d))
+	d.TCP = &TCPOptions{Send: []byte("pong"), ExpectRegexp: `^\+OK ping$`}
+	wantFail(t, runCheck(t, d), ErrMismatch, "match")
+
+	// Accepts, never answers: a timeout, not a pass.
+	d = def(TypeTCP, silent)
+	d.Timeout = 300 * time.Millisecond
+	d.TCP = &TCPOptions{Send: []byte("hello"), Expect: []byte("x")}
+	r := runCheck(t, d)
+	wantFail(t, r, ErrTimeout, "read")
+	if r.Latency < 250*time.Millisecond {
+		t.Errorf("timed out after %v, before the 300ms timeout", r.Latency)
+	}
+}
+
+func TestHTTP(t *testing.T) {
+	var conns atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "www.example.org" || r.Header.Get("X-Check") != "1" {
+			http.Error(w, "wrong host/header: "+r.Host, http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "status: healthy\n")
+	})
+	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", http.StatusServiceUnavailable) })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/plain", http.StatusFound) })
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	target := strings.TrimPrefix(srv.URL, "http://")
+
+	tests := []struct {
+		name    string
+		opts    HTTPOptions
+		timeout time.Duration
+		wantErr error
+		substr  string
+	}{
+		{"ok with host, header, body", HTTPOptions{Path: "/ok", Host: "www.example.org", Headers: map[string]string{"X-Check": "1"}, BodyRegexp: "healthy"}, 0, nil, ""},
+		{"wrong host is a 400", HTTPOptions{Path: "/ok"}, 0, ErrMismatch, `status "400 Bad Request"`},
+		{"wrong body", HTTPOptions{Path: "/plain", BodyRegexp: "^healthy"}, 0, ErrMismatch, "body does not match"},
+		{"5xx", HTTPOptions{Path: "/fail"}, 0, ErrMismatch, "503"},
+		{"5xx accepted by status list", HTTPOptions{Path: "/fail", Status: []StatusRange{{200, 299}, {503, 503}}}, 0, nil, ""},
+		{"redirect not followed", HTTPOptions{Path: "/redirect"}, 0, ErrMismatch, "302 Found"},
+		{"redirect accepted", HTTPOptions{Path: "/redirect", Status: []StatusRange{{302, 302}}}, 0, nil, ""},
+		{"404", HTTPOptions{Path: "/missing"}, 0, ErrMismatch, "404"},
+		{"head", HTTPOptions{Method: "HEAD", Path: "/plain"}, 0, nil, ""},
+		{"server never answers", HTTPOptions{Path: "/hang"}, 300 * time.Millisecond, ErrTimeout, "read response"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := def(TypeHTTP, target)
+			o := tt.opts
+			d.HTTP = &o
+			if tt.timeout > 0 {
+				d.Timeout = tt.timeout
+			}
+			r := runCheck(t, d)
+			if tt.wantErr == nil {
+				wantOK(t, r)
+			} else {
+				wantFail(t, r, tt.wantErr, tt.substr)
+			}
+		})
+	}
+	// Every check opened its own connection: no keep-alive hides a dead listener.
+	before := conns.Load()
+	d := def(TypeHTTP, target)
+	d.HTTP = &HTTPOptions{Path: "/plain"}
+	for range 5 {
+		wantOK(t, runCheck(t, d))
+	}
+	if got := conns.Load() - before; got != 5 {
+		t.Errorf("5 checks opened %d connections, want 5", got)
+	}
+	srv.Close()
+	wantFail(t, runCheck(t, d), ErrRefused, "connect")
+}
+
+// testPKI is a throwaway CA with leaf certificates.
+type testPKI struct {
+	dir    string
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	caFile string
+}
+
+func newPKI(t *testing.T) *testPKI {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	p := &testPKI{dir: t.TempDir(), ca: ca, caKey: key}
+	p.caFile = filepath.Join(p.dir, "ca.pem")
+	writePEM(t, p.caFile, "CERTIFICATE", der)
+	return p
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// leaf issues a certificate for names (DNS names or IPs) valid over [from, to).
+func (p *testPKI) leaf(t *testing.T, name string, from, to time.Time, usage x509.ExtKeyUsage, names ...string) (tls.Certificate, string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
+		NotBefore: from, NotAfter: to, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+"-key.pem")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, certFile, keyFile
+}
+
+func tlsServer(t *testing.T, cert tls.Certificate, clientCAs *x509.CertPool) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "tls ok")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	if clientCAs != nil {
+		srv.TLS.ClientCAs = clientCAs
+		srv.TLS.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "https://")
+}
+
+func TestHTTPS(t *testing.T) {
+	p := newPKI(t)
+	now := time.Now()
+	good, _, _ := p.leaf(t, "good", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageServerAuth, "www.example.org", "127.0.0.1")
+	expired, _, _ := p.leaf(t, "expired", now.Add(-2*time.Hour), now.Add(-time.Hour), x509.ExtKeyUsageServerAuth, "www.example.org")
+	_, clientCert, clientKey := p.leaf(t, "client", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageClientAuth, "client")
+	pool := x509.NewCertPool()
+	pool.AddCert(p.ca)
+
+	goodSrv := tlsServer(t, good, nil)
+	expiredSrv := tlsServer(t, expired, nil)
+	mtlsSrv := tlsServer(t, good, pool)
+
+	tests := []struct {
+		name   string
+		target string
+		opts   HTTPOptions
+		substr string // "" = success
+	}{
+		{"verified by SNI name", goodSrv, HTTPOptions{ServerName: "www.example.org", CAFile: p.caFile}, ""},
+		{"verified by host header name", goodSrv, HTTPOptions{Host: "www.example.org:443", CAFile: p.caFile}, ""},
+		{"verified by IP", goodSrv, HTTPOptions{CAFile: p.caFile}, ""},
+		{"wrong name", goodSrv, HTTPOptions{ServerName: "other.example.org", CAFile: p.caFile}, "certificate is valid for www.example.org"},
+		{"unknown CA", goodSrv, HTTPOptions{ServerName: "www.example.org"}, "certificate signed by unknown authority"},
+		{"expired", expiredSrv, HTTPOptions{ServerName: "www.example.org", CAFile: p.caFile}, "expired"},
+		{"expired but verify off", expiredSrv, HTTPOptions{InsecureSkipVerify: true}, ""},
+		{"client cert required, none given", mtlsSrv, HTTPOptions{CAFile: p.caFile}, "read response"},
+		{"client cert given", mtlsSrv, HTTPOptions{CAFile: p.caFile, CertFile: clientCert, KeyFile: clientKey}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := def(TypeHTTPS, tt.target)
+			o := tt.opts
+			d.HTTP = &o
+			r := runCheck(t, d)
+			if tt.substr == "" {
+				wantOK(t, r)
+			} else {
+				wantFail(t, r, nil, tt.substr)
+			}
+		})
+	}
+
+	d := def(TypeHTTPS, goodSrv)
+	d.HTTP = &HTTPOptions{CAFile: filepath.Join(p.dir, "missing.pem")}
+	if _, err := NewChecker(d, nil); err == nil || !strings.Contains(err.Error(), "http.ca_file") {
+		t.Errorf("missing CA file: err = %v", err)
+	}
+}
+
+func udpServer(t *testing.T, reply func([]byte) []byte) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		b := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			if out := reply(b[:n]); out != nil {
+				c.WriteTo(out, from)
+			}
+		}
+	}()
+	return c.LocalAddr().String()
+}
+
+func TestUDP(t *testing.T) {
+	echo := udpServer(t, func(b []byte) []byte { return append([]byte("re:"), b...) })
+	mute := udpServer(t, func([]byte) []byte { return nil })
+	closed := func() string {
+		c, _ := net.ListenPacket("udp", "127.0.0.1:0")
+		defer c.Close()
+		return c.LocalAddr().String()
+	}()
+
+	tests := []struct {
+		name    string
+		target  string
+		opts    UDPOptions
+		wantErr error
+		substr  string
+	}{
+		{"any reply", echo, UDPOptions{Payload: []byte("hi")}, nil, ""},
+		{"exact", echo, UDPOptions{Payload: []byte("hi"), Match: MatchExact, Expect: []byte("re:hi")}, nil, ""},
+		{"exact mismatch", echo, UDPOptions{Payload: []byte("hi"), Match: MatchExact, Expect: []byte("re:ho")}, ErrMismatch, `got "re:hi"`},
+		{"prefix", echo, UDPOptions{Payload: []byte("hi"), Match: MatchPrefix, Expect: []byte("re:")}, nil, ""},
+		{"regexp", echo, UDPOptions{Payload: []byte("hi"), Match: MatchRegexp, Expect: []byte("^re:h.$")}, nil, ""},
+		{"no reply", mute, UDPOptions{Payload: []byte("hi")}, ErrTimeout, "read"},
+		{"port unreachable", closed, UDPOptions{Payload: []byte("hi")}, ErrRefused, "read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := def(TypeUDP, tt.target)
+			d.Timeout = 300 * time.Millisecond
+			o := tt.opts
+			d.UDP = &o
+			r := runCheck(t, d)
+			if tt.wantErr == nil {
+				wantOK(t, r)
+				return
+			}
+			wantFail(t, r, tt.wantErr, tt.substr)
+			if tt.wantErr == ErrRefused && r.Latency > 100*time.Millisecond {
+				t.Errorf("port unreachable took %v, want immediate failure", r.Latency)
+			}
+		})
+	}
+}
+
+func TestDNS(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.7")
+	srv := udpServer(t, func(q []byte) []byte {
+		var p dnsmessage.Parser
+		h, err := p.Start(q)
+		if err != nil {
+			return nil
+		}
+		qq, err := p.Question()
+		if err != nil {
+			return nil
+		}
+		rcode := dnsmessage.RCodeSuccess
+		var answers []netip.Addr
+		if qq.Name.String() == "www.example.org." {
+			answers = []netip.Addr{a}
+		} else {
+			rcode = dnsmessage.RCodeNameError
+		}
+		return dnsResponse(t, h.ID, qq.Name.String(), qq.Type, rcode, answers...)
+	})
+	tests := []struct {
+		name   string
+		opts   DNSOptions
+		substr string
+	}{
+		{"answer", DNSOptions{Name: "www.example.org"}, ""},
+		{"expected address", DNSOptions{Name: "www.example.org", Expect: []netip.Addr{a}}, ""},
+		{"other address", DNSOptions{Name: "www.example.org", Expect: []netip.Addr{netip.MustParseAddr("192.0.2.8")}}, "none of"},
+		{"nxdomain", DNSOptions{Name: "nope.example.org"}, "RCodeNameError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := def(TypeDNS, srv)
+			o := tt.opts
+			d.DNS = &o
+			r := runCheck(t, d)
+			if tt.substr == "" {
+				wantOK(t, r)
+			} else {
+				wantFail(t, r, ErrMismatch, tt.substr)
+			}
+		})
+	}
+}
