@@ -1,0 +1,382 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// fakeChecker passes or fails as the test says and counts its runs.
+type fakeChecker struct {
+	ok    atomic.Bool
+	calls atomic.Int64
+	hang  atomic.Bool // block until the context ends
+	mu    sync.Mutex
+	times []time.Time
+}
+
+var errFake = errors.New("fake failure")
+
+func (f *fakeChecker) Check(ctx context.Context) Result {
+	f.calls.Add(1)
+	now := time.Now()
+	f.mu.Lock()
+	f.times = append(f.times, now)
+	f.mu.Unlock()
+	if f.hang.Load() {
+		<-ctx.Done()
+		return Result{Time: now, Latency: time.Since(now), Err: fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())}
+	}
+	if f.ok.Load() {
+		return Result{Time: now, Detail: "fine"}
+	}
+	return Result{Time: now, Err: errFake}
+}
+
+// fakes maps a definition key to its fake; the factory creates them on demand.
+type fakes struct {
+	mu sync.Mutex
+	m  map[string]*fakeChecker
+}
+
+func (f *fakes) factory(d Definition) (Checker, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = make(map[string]*fakeChecker)
+	}
+	c := f.m[d.Key()]
+	if c == nil {
+		c = &fakeChecker{}
+		f.m[d.Key()] = c
+	}
+	return c, nil
+}
+
+func (f *fakes) get(d Definition) *fakeChecker {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[d.Normalize().Key()]
+}
+
+func mdef(target string, rise, fall int) Definition {
+	return Definition{Type: TypeTCP, Target: netip.MustParseAddrPort(target), Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: rise, Fall: fall}
+}
+
+func newTestManager(t *testing.T, f *fakes) *Manager {
+	t.Helper()
+	m := New(&Config{NewChecker: f.factory, Rand: rand.New(rand.NewPCG(1, 2))})
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// drain collects the transitions available now (call after synctest.Wait).
+func drain(m *Manager) (out []Transition, batches int) {
+	for {
+		select {
+		case b := <-m.Transitions():
+			out = append(out, b...)
+			batches++
+		default:
+			return out, batches
+		}
+	}
+}
+
+type tr struct {
+	ID       string
+	From, To State
+}
+
+func simplify(ts []Transition) []tr {
+	var out []tr
+	for _, t := range ts {
+		out = append(out, tr{t.ID, t.From, t.To})
+	}
+	return out
+}
+
+// step advances fake time by one interval and lets everything settle.
+func step(m *Manager) []tr {
+	time.Sleep(time.Second)
+	synctest.Wait()
+	ts, _ := drain(m)
+	return simplify(ts)
+}
+
+func TestManagerRiseFall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		d := mdef("10.0.0.1:80", 2, 3)
+		d.StartDown = true
+		if err := m.Update(t.Context(), []Check{{"web", d}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got, _ := drain(m); len(got) != 1 || got[0].To != StateDown {
+			t.Fatalf("start-down check: transitions %v, want one unknown->down", got)
+		}
+		fc := f.get(d)
+		// Each step is one run; the state must only move on rise/fall streaks.
+		script := []struct {
+			ok   bool
+			want []tr
+		}{
+			{true, nil},  // 1 success: still down (rise 2)
+			{false, nil}, // streak broken
+			{true, nil},  // 1
+			{true, []tr{{"web", StateDown, StateUp}}}, // 2: up
+			{false, nil}, // flap
+			{true, nil},  //
+			{false, nil}, // 1 failure
+			{false, nil}, // 2
+			{true, nil},  // reset
+			{false, nil}, // 1
+			{false, nil}, // 2
+			{false, []tr{{"web", StateUp, StateDown}}}, // 3: down
+			{false, nil}, // stays down
+			{true, nil},  //
+			{true, []tr{{"web", StateDown, StateUp}}}, // up again
+		}
+		for i, s := range script {
+			fc.ok.Store(s.ok)
+			if diff := cmp.Diff(s.want, step(m)); diff != "" {
+				t.Fatalf("step %d (ok=%v) transitions (-want +got):\n%s", i, s.ok, diff)
+			}
+		}
+		if got := fc.calls.Load(); got != int64(len(script)) {
+			t.Errorf("%d runs in %d intervals", got, len(script))
+		}
+		st, err := m.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Status{{ID: "web", State: StateUp, ConsecutiveOK: 2, Runs: uint64(len(script)), Failures: 8}}
+		if diff := cmp.Diff(want, st, cmpopts.IgnoreFields(Status{}, "Key", "Definition", "Since", "Last")); diff != "" {
+			t.Errorf("snapshot (-want +got):\n%s", diff)
+		}
+		if st[0].Last.Detail != "fine" {
+			t.Errorf("last result %+v", st[0].Last)
+		}
+	})
+}
+
+func TestManagerUnknownFirstResultDecides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		up, down := mdef("10.0.0.1:80", 3, 3), mdef("10.0.0.2:80", 3, 3)
+		if err := m.Update(t.Context(), []Check{{"a", up}, {"b", down}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		f.get(up).ok.Store(true)
+		got := step(m)
+		want := []tr{{"a", StateUnknown, StateUp}, {"b", StateUnknown, StateDown}}
+		if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b tr) bool { return a.ID < b.ID })); diff != "" {
+			t.Errorf("first results (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestManagerSharedDefinitionRunsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		d := mdef("10.0.0.1:80", 1, 1)
+		if err := m.Update(t.Context(), []Check{{"svc-a/b1", d}, {"svc-b/b1", d}, {"svc-c/b1", d}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		f.get(d).ok.Store(true)
+		got := step(m)
+		for range 9 {
+			step(m)
+		}
+		if n := f.get(d).calls.Load(); n != 10 {
+			t.Errorf("shared check ran %d times in 10 intervals, want 10", n)
+		}
+		if len(f.m) != 1 {
+			t.Errorf("%d checkers built for one definition", len(f.m))
+		}
+		want := []tr{{"svc-a/b1", StateUnknown, StateUp}, {"svc-b/b1", StateUnknown, StateUp}, {"svc-c/b1", StateUnknown, StateUp}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("transitions (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestManagerReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		a, b, gone := mdef("10.0.0.1:80", 1, 2), mdef("10.0.0.2:80", 1, 2), mdef("10.0.0.3:80", 1, 2)
+		if err := m.Update(t.Context(), []Check{{"a", a}, {"b", b}, {"gone", gone}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		for _, d := range []Definition{a, b, gone} {
+			f.get(d).ok.Store(true)
+		}
+		for range 5 {
+			step(m)
+		}
+		// a unchanged, b's fall changes (a new check), gone removed,
+		// "a2" joins a's definition, c is new.
+		b2 := b
+		b2.Fall = 5
+		c := mdef("10.0.0.4:80", 1, 1)
+		if err := m.Update(t.Context(), []Check{{"a", a}, {"a2", a}, {"b", b2}, {"c", c}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		got, _ := drain(m)
+		// a2 learns a's state; b restarts from unknown.
+		want := []tr{{"a2", StateUnknown, StateUp}, {"b", StateUp, StateUnknown}}
+		if diff := cmp.Diff(want, simplify(got), cmpopts.SortSlices(func(a, b tr) bool { return a.ID < b.ID })); diff != "" {
+			t.Errorf("reload transitions (-want +got):\n%s", diff)
+		}
+		goneCalls := f.get(gone).calls.Load()
+		f.get(b2).ok.Store(true)
+		f.get(c).ok.Store(true)
+		step(m)
+		st, err := m.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := map[string]uint64{}
+		for _, s := range st {
+			runs[s.ID] = s.Runs
+		}
+		if diff := cmp.Diff(map[string]uint64{"a": 6, "a2": 6, "b": 1, "c": 1}, runs); diff != "" {
+			t.Errorf("runs after reload (-want +got):\n%s", diff)
+		}
+		if n := f.get(gone).calls.Load(); n != goneCalls {
+			t.Errorf("removed check ran %d more times", n-goneCalls)
+		}
+		// A rejected update changes nothing.
+		bad := c
+		bad.Timeout = 2 * time.Second
+		err = m.Update(t.Context(), []Check{{"a", a}, {"c", bad}})
+		if err == nil || !strings.Contains(err.Error(), `check "c": healthcheck: timeout: 2s must be below interval 1s`) {
+			t.Errorf("bad update error = %v", err)
+		}
+		if err := m.Update(t.Context(), []Check{{"a", a}, {"a", b}}); err == nil || !strings.Contains(err.Error(), `"a": duplicate id`) {
+			t.Errorf("duplicate id error = %v", err)
+		}
+		st2, _ := m.Snapshot(t.Context())
+		if len(st2) != 4 {
+			t.Errorf("after rejected updates %d checks, want 4", len(st2))
+		}
+	})
+}
+
+func TestManagerSpreadsStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		const n = 2000
+		checks := make([]Check, n)
+		for i := range checks {
+			checks[i] = Check{fmt.Sprintf("c%d", i), mdef(fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1), 1, 1)}
+		}
+		t0 := time.Now()
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			step(m)
+		}
+		// Bucket first runs by 10ms: a uniform spread puts ~20 in each.
+		var buckets [100]int
+		for _, c := range checks {
+			fc := f.get(c.Definition)
+			if got := fc.calls.Load(); got != 3 {
+				t.Fatalf("%s ran %d times in 3 intervals", c.ID, got)
+			}
+			off := fc.times[0].Sub(t0)
+			if off < 0 || off >= time.Second {
+				t.Fatalf("%s first ran at +%v, outside the first interval", c.ID, off)
+			}
+			buckets[off/(10*time.Millisecond)]++
+			// Later runs keep the phase: exactly one interval apart.
+			if d := fc.times[1].Sub(fc.times[0]); d != time.Second {
+				t.Fatalf("%s runs %v apart", c.ID, d)
+			}
+		}
+		for i, b := range buckets {
+			if b > 60 {
+				t.Errorf("burst: %d of %d checks started in [%dms,%dms)", b, n, i*10, i*10+10)
+			}
+		}
+	})
+}
+
+func TestManagerTimeoutAndBatching(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		const n = 300
+		checks := make([]Check, n)
+		for i := range checks {
+			checks[i] = Check{fmt.Sprintf("c%03d", i), mdef(fmt.Sprintf("10.1.%d.%d:80", i/200, i%200+1), 1, 1)}
+		}
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		for _, c := range checks {
+			f.get(c.Definition).hang.Store(true)
+		}
+		// Nobody reads transitions until every first run (jitter < 1s) timed
+		// out (500ms): they pile up in batches.
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		got, batches := drain(m)
+		if len(got) != n {
+			t.Fatalf("%d transitions, want %d", len(got), n)
+		}
+		if batches >= n/2 {
+			t.Errorf("%d transitions came in %d batches; want batching", n, batches)
+		}
+		for _, tr := range got {
+			if tr.To != StateDown || !errors.Is(tr.Result.Err, ErrTimeout) {
+				t.Fatalf("transition %+v, want down by timeout", tr)
+			}
+			if tr.Result.Latency != 500*time.Millisecond {
+				t.Fatalf("hung check took %v, want the 500ms timeout", tr.Result.Latency)
+			}
+		}
+	})
+}
+
+func TestManagerClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := New(&Config{NewChecker: f.factory})
+		if err := m.Update(t.Context(), []Check{{"a", mdef("10.0.0.1:80", 1, 1)}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range m.Transitions() {
+		}
+		if err := m.Update(t.Context(), nil); !errors.Is(err, ErrClosed) {
+			t.Errorf("Update after Close = %v, want ErrClosed", err)
+		}
+	})
+}
