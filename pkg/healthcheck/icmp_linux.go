@@ -25,6 +25,10 @@ func listenICMP(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, err
 			return nil, false, fmt.Errorf("healthcheck: icmp socket (neither ping nor raw): %w", err)
 		}
 	}
+	// Replies to thousands of checks can arrive in bursts: give them room.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
 	if err := setSockopts(fd, mark, false); err != nil {
 		unix.Close(fd)
 		return nil, false, err

@@ -1,0 +1,354 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seesawd/seesawd/internal/testenv"
+)
+
+// topo is a client namespace and a server namespace joined by a veth pair:
+// client 10.99.0.1 and 10.99.0.3 (fd00:99::1), server 10.99.0.2
+// (fd00:99::2), and a VIP 192.0.2.10 routed via the server.
+type topo struct {
+	client, server *testenv.Netns
+}
+
+var (
+	clientIP  = netip.MustParseAddr("10.99.0.1")
+	clientIP2 = netip.MustParseAddr("10.99.0.3")
+	serverIP  = netip.MustParseAddr("10.99.0.2")
+	server6   = netip.MustParseAddr("fd00:99::2")
+	vip       = netip.MustParseAddr("192.0.2.10")
+)
+
+func newTopo(t *testing.T) *topo {
+	t.Helper()
+	tp := &topo{client: testenv.NewNetns(t), server: testenv.NewNetns(t)}
+	testenv.Veth(t, tp.client, "hc0", tp.server, "hc1")
+	tp.client.Sh(t, "ip addr add 10.99.0.1/24 dev hc0 && ip addr add 10.99.0.3/24 dev hc0 && ip -6 addr add fd00:99::1/64 dev hc0 nodad && ip route add 192.0.2.10/32 via 10.99.0.2")
+	tp.server.Sh(t, "ip addr add 10.99.0.2/24 dev hc1 && ip -6 addr add fd00:99::2/64 dev hc1 nodad && ip addr add 192.0.2.10/32 dev lo")
+	return tp
+}
+
+// inClient runs f with sockets created in the client namespace.
+func (tp *topo) inClient(t *testing.T, f func()) {
+	t.Helper()
+	if err := tp.client.Do(func() error { f(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveTCP listens in the server namespace; handle runs per connection.
+// It returns the port and records the peers' addresses.
+func (tp *topo) serveTCP(t *testing.T, addr string, handle func(net.Conn)) (port uint16, peers func() []netip.Addr) {
+	t.Helper()
+	var l net.Listener
+	if err := tp.server.Do(func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	var seen []netip.Addr
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			seen = append(seen, c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap())
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				if handle != nil {
+					handle(c)
+				}
+			}()
+		}
+	}()
+	return uint16(l.Addr().(*net.TCPAddr).Port), func() []netip.Addr {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]netip.Addr(nil), seen...)
+	}
+}
+
+func TestIntegrationICMP(t *testing.T) {
+	testenv.Integration(t, "nft")
+	for _, mode := range []string{"raw", "ping-socket"} {
+		t.Run(mode, func(t *testing.T) {
+			tp := newTopo(t)
+			if mode == "ping-socket" {
+				tp.client.Sh(t, "sysctl -qw net.ipv4.ping_group_range='0 2147483647'")
+			}
+			var kernelIDs []bool
+			p := NewPinger(&PingerConfig{Listen: func(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, error) {
+				c, k, err := listenICMP(v6, src, mark)
+				kernelIDs = append(kernelIDs, k)
+				return c, k, err
+			}})
+			defer p.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			tp.inClient(t, func() {
+				for _, dst := range []netip.Addr{serverIP, server6} {
+					if r := p.Ping(ctx, dst, netip.Addr{}, 0); !r.OK() {
+						t.Fatalf("ping %s: %v", dst, r.Err)
+					}
+				}
+			})
+			if mode == "ping-socket" && !kernelIDs[0] || mode == "raw" && kernelIDs[0] {
+				t.Errorf("%s mode opened sockets with kernel ids %v", mode, kernelIDs)
+			}
+			// Many concurrent pings share the one socket per family.
+			const n = 2000
+			var wg sync.WaitGroup
+			var failed sync.Map
+			for i := range n {
+				dst := serverIP
+				if i%2 == 1 {
+					dst = server6
+				}
+				wg.Add(1)
+				p.start(dst, netip.Addr{}, 0, time.Now().Add(2*time.Second), func(r Result) {
+					if !r.OK() {
+						failed.Store(i, r.Err)
+					}
+					wg.Done()
+				})
+			}
+			wg.Wait()
+			failed.Range(func(k, v any) bool { t.Errorf("ping %v: %v", k, v); return false })
+			if s := p.Sockets(); s != 2 {
+				t.Errorf("%d pings used %d sockets, want 2 (one per family)", n, s)
+			}
+			// A dead host: no reply is a timeout.
+			tp.server.Sh(t, "nft add table inet f && nft add chain inet f in '{ type filter hook input priority 0; }' && nft add rule inet f in meta l4proto '{ icmp, ipv6-icmp }' drop")
+			ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel2()
+			r := p.Ping(ctx2, serverIP, netip.Addr{}, 0)
+			wantFail(t, r, ErrTimeout, "echo")
+			r = runAsyncPing(t, p, server6, 200*time.Millisecond)
+			wantFail(t, r, ErrTimeout, "no echo reply")
+		})
+	}
+}
+
+func runAsyncPing(t *testing.T, p *Pinger, dst netip.Addr, timeout time.Duration) Result {
+	ch := make(chan Result, 1)
+	p.start(dst, netip.Addr{}, 0, time.Now().Add(timeout), func(r Result) { ch <- r })
+	select {
+	case r := <-ch:
+		if r.Latency < timeout || r.Latency > timeout+50*time.Millisecond {
+			t.Errorf("timeout reported after %v, want about %v", r.Latency, timeout)
+		}
+		return r
+	case <-time.After(timeout + time.Second):
+		t.Fatal("ping never timed out")
+	}
+	return Result{}
+}
+
+func TestIntegrationTCPFailures(t *testing.T) {
+	testenv.Integration(t, "nft")
+	tp := newTopo(t)
+	port, _ := tp.serveTCP(t, "10.99.0.2:0", func(c net.Conn) { io.Copy(io.Discard, c) })
+	target := netip.AddrPortFrom(serverIP, port).String()
+	d := def(TypeTCP, target)
+	d.Timeout = 300 * time.Millisecond
+	both := func(t *testing.T, check func(r Result)) {
+		t.Helper()
+		tp.inClient(t, func() { check(runCheck(t, d)) })
+		tp.inClient(t, func() { check(runAsync(t, d)) })
+	}
+	both(t, func(r Result) { wantOK(t, r) })
+
+	// Refused: nothing listens on the port.
+	closed := d
+	closed.Target = netip.AddrPortFrom(serverIP, port+1)
+	tp.inClient(t, func() { wantFail(t, runAsync(t, closed), ErrRefused, "connect") })
+
+	// Timeout: the server drops SYNs.
+	tp.server.Sh(t, fmt.Sprintf("nft add table inet f && nft add chain inet f in '{ type filter hook input priority 0; }' && nft add rule inet f in tcp dport %d drop", port))
+	both(t, func(r Result) {
+		wantFail(t, r, ErrTimeout, "connect")
+		if r.Latency < 290*time.Millisecond || r.Latency > 400*time.Millisecond {
+			t.Errorf("timeout after %v, want ~300ms", r.Latency)
+		}
+	})
+	tp.server.Sh(t, "nft delete table inet f")
+	both(t, func(r Result) { wantOK(t, r) })
+
+	// Timeout: the link is down.
+	tp.server.Sh(t, "ip link set hc1 down")
+	both(t, func(r Result) { wantFail(t, r, ErrTimeout, "connect") })
+}
+
+func TestIntegrationSourceMarkVIP(t *testing.T) {
+	testenv.Integration(t, "nft")
+	tp := newTopo(t)
+	port, peers := tp.serveTCP(t, ":0", nil)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RemoteAddr) })}
+	var hl net.Listener
+	if err := tp.server.Do(func() (err error) { hl, err = net.Listen("tcp", ":0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(hl)
+	t.Cleanup(func() { srv.Close() })
+	hport := uint16(hl.Addr().(*net.TCPAddr).Port)
+
+	// Source address: the server sees the probe come from 10.99.0.3.
+	d := def(TypeTCP, netip.AddrPortFrom(serverIP, port).String())
+	d.Source = clientIP2
+	tp.inClient(t, func() { wantOK(t, runAsync(t, d)); wantOK(t, runCheck(t, d)) })
+	h := def(TypeHTTP, netip.AddrPortFrom(serverIP, hport).String())
+	h.Source = clientIP2
+	h.HTTP = &HTTPOptions{BodyRegexp: `^10\.99\.0\.3:`}
+	tp.inClient(t, func() { wantOK(t, runCheck(t, h)) })
+	for _, p := range peers() {
+		if p != clientIP2 {
+			t.Errorf("server saw a probe from %s, want %s", p, clientIP2)
+		}
+	}
+
+	// Fwmark: marked probes hit a reject rule in the client, unmarked pass.
+	tp.client.Sh(t, "nft add table inet m && nft add chain inet m out '{ type filter hook output priority 0; }' && "+
+		"nft add rule inet m out meta mark 0x2a meta l4proto tcp reject with tcp reset && "+
+		"nft add rule inet m out meta mark 0x2a meta l4proto icmp drop")
+	d = def(TypeTCP, netip.AddrPortFrom(serverIP, port).String())
+	marked := d
+	marked.Mark = 0x2a
+	tp.inClient(t, func() {
+		wantOK(t, runAsync(t, d))
+		wantFail(t, runAsync(t, marked), ErrRefused, "connect")
+		wantFail(t, runCheck(t, marked), ErrRefused, "connect")
+	})
+	p := NewPinger(nil)
+	defer p.Close()
+	tp.inClient(t, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		wantOK(t, p.Ping(ctx, serverIP, netip.Addr{}, 0))
+		// nft drops the marked echo on output, which fails the send at once.
+		wantFail(t, p.Ping(ctx, serverIP, netip.Addr{}, 0x2a), nil, "send")
+	})
+	if s := p.Sockets(); s != 2 {
+		t.Errorf("pinger with two marks has %d sockets, want 2", s)
+	}
+
+	// Target other than the backend: the VIP, routed to the backend,
+	// answers only while the backend holds it.
+	v := def(TypeTCP, netip.AddrPortFrom(vip, port).String())
+	tp.inClient(t, func() { wantOK(t, runAsync(t, v)) })
+	tp.server.Sh(t, "ip addr del 192.0.2.10/32 dev lo")
+	v.Timeout = 200 * time.Millisecond
+	tp.inClient(t, func() { wantFail(t, runAsync(t, v), nil, "connect") })
+}
+
+// inChild re-runs the current test inside ns (so every thread, including
+// the Manager's, lives there) and reports whether this is the child.
+func inChild(t *testing.T, ns *testenv.Netns, env ...string) bool {
+	t.Helper()
+	if os.Getenv("HC_CHILD") == t.Name() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := ns.Cmd(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(append(os.Environ(), "HC_CHILD="+t.Name()), env...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("child in %s:\n%s", ns.Name, out)
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("child failed: %v", err)
+		}
+	}
+	return false
+}
+
+// TestIntegrationDetection checks that a backend that dies is reported down
+// within fall x interval + timeout, both when it refuses and when it goes silent.
+func TestIntegrationDetection(t *testing.T) {
+	testenv.Integration(t, "nft")
+	if os.Getenv("HC_CHILD") == "" {
+		tp := newTopo(t)
+		port, _ := tp.serveTCP(t, "10.99.0.2:0", nil)
+		if !inChild(t, tp.client, fmt.Sprintf("HC_PORT=%d", port), "HC_SERVER_NS="+tp.server.Name) {
+			return
+		}
+	}
+	var port uint16
+	fmt.Sscan(os.Getenv("HC_PORT"), &port)
+	serverNS := os.Getenv("HC_SERVER_NS")
+	nft := func(rule string) {
+		if out, err := exec.Command("ip", "netns", "exec", serverNS, "sh", "-c", rule).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", rule, err, out)
+		}
+	}
+	nft("nft add table inet f && nft add chain inet f in '{ type filter hook input priority 0; }'")
+	const interval, timeout, fall = 200 * time.Millisecond, 100 * time.Millisecond, 3
+	for _, mode := range []string{"refuse", "drop"} {
+		t.Run(mode, func(t *testing.T) {
+			nft("nft flush chain inet f in")
+			m := New(nil)
+			defer m.Close()
+			d := Definition{Type: TypeTCP, Target: netip.AddrPortFrom(serverIP, port), Interval: interval, Timeout: timeout, Rise: 2, Fall: fall}
+			if err := m.Update(context.Background(), []Check{{"tcp", d}}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor := func(want State, within time.Duration) time.Time {
+				t.Helper()
+				deadline := time.After(within)
+				for {
+					select {
+					case b := <-m.Transitions():
+						for _, tr := range b {
+							if tr.To == want {
+								return time.Now()
+							}
+							t.Logf("transition %+v", tr)
+						}
+					case <-deadline:
+						t.Fatalf("not %s within %v", want, within)
+					}
+				}
+			}
+			waitFor(StateUp, 2*interval)
+			time.Sleep(interval / 3) // die at an arbitrary phase
+			died := time.Now()
+			if mode == "refuse" {
+				nft(fmt.Sprintf("nft add rule inet f in tcp dport %d reject with tcp reset", port))
+			} else {
+				nft(fmt.Sprintf("nft add rule inet f in tcp dport %d drop", port))
+			}
+			bound := fall*interval + timeout
+			// The connector completes timeouts on a 5ms tick.
+			at := waitFor(StateDown, 2*bound)
+			took := at.Sub(died)
+			t.Logf("%s: down %v after the backend died (bound %v)", mode, took, bound)
+			if took > bound+connectorTick {
+				t.Errorf("detected after %v, want within fall x interval + timeout = %v", took, bound)
+			}
+			st, err := m.Snapshot(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st[0].ConsecutiveFail < fall {
+				t.Errorf("snapshot %+v: fewer than %d failures", st[0], fall)
+			}
+		})
+	}
+}
