@@ -75,13 +75,13 @@ func (p *Process) Signal(sig os.Signal) error {
 func (p *Process) Stop(grace time.Duration) error {
 	if !p.Exited() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("nettopo: %s did not stop within %v after SIGTERM", p.Name, grace)
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			return fmt.Errorf("nettopo: %s did not stop within %v after SIGTERM", p.Name, grace)
+		}
 	}
 	var ee *exec.ExitError
 	if p.err != nil && !(errors.As(p.err, &ee) && ee.ExitCode() == 0) {
