@@ -52,3 +52,34 @@ func (p *Pinger) Snapshot() PingResult { return PingResult{} }
 
 // Stop returns ErrUnsupported off Linux.
 func (p *Pinger) Stop() (PingResult, error) { return PingResult{}, ErrUnsupported }
+
+// Capture is unavailable off Linux.
+type Capture struct{}
+
+// Capture returns ErrUnsupported off Linux.
+func (n *Node) Capture(context.Context) (*Capture, error) { return nil, ErrUnsupported }
+
+// Frames returns nothing off Linux.
+func (c *Capture) Frames() []Frame { return nil }
+
+// Stop returns ErrUnsupported off Linux.
+func (c *Capture) Stop() ([]Frame, error) { return nil, ErrUnsupported }
+
+// AddrEvent is an address added to or removed from an interface.
+type AddrEvent struct {
+	At    time.Time
+	Addr  netip.Addr
+	Added bool
+}
+
+// AddrWatch is unavailable off Linux.
+type AddrWatch struct{}
+
+// WatchAddrs returns ErrUnsupported off Linux.
+func (n *Netns) WatchAddrs(context.Context) (*AddrWatch, error) { return nil, ErrUnsupported }
+
+// Events returns nothing off Linux.
+func (w *AddrWatch) Events() []AddrEvent { return nil }
+
+// Stop returns nothing off Linux.
+func (w *AddrWatch) Stop() []AddrEvent { return nil }
