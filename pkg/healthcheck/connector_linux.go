@@ -52,16 +52,54 @@ func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
 			sa := cd.sa6
 			err = unix.Connect(fd, &sa)
 		}
-		if err == unix.EINPROGRESS {
-			err = nil
-		} else if err == nil {
+		switch err {
+		case nil:
 			err = errConnectedNow
+		case unix.EINPROGRESS:
+			// On loopback and other very short paths the handshake has
+			// completed by the time connect returns: a zero-timeout poll
+			// settles it here, without an epoll round trip, and closes
+			// before the server even accepts (what the kernel alone
+			// costs). Otherwise the connector waits for it.
+			err = pollConnected(fd)
 		}
 	}
-	defaultConnector.add(fd, cd, start, deadline, done, err)
+	if err == nil {
+		defaultConnector.add(fd, cd, start, deadline, done)
+		return
+	}
+	// Settled already: no connector round trip.
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	e := connEntry{dest: cd, start: start, done: done, err: err}
+	e.finish(time.Now())
 }
 
 var errConnectedNow = errors.New("connected at once")
+
+// pollConnected returns errConnectedNow, the connect error, or nil when
+// the connect is still in progress.
+func pollConnected(fd int) error {
+	pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(pfd[:], 0)
+	switch {
+	case err != nil || n == 0:
+		return nil
+	case pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0:
+		soerr, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if gerr != nil {
+			return gerr
+		}
+		if soerr == 0 {
+			return unix.ECONNRESET
+		}
+		return unix.Errno(soerr)
+	case pfd[0].Revents&unix.POLLOUT != 0:
+		return errConnectedNow
+	}
+	return nil
+}
 
 func (cd *connectDest) open() (int, error) {
 	fd, err := unix.Socket(cd.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
@@ -120,6 +158,10 @@ func (e *connEntry) finish(now time.Time) {
 	var err error
 	switch {
 	case e.err == errConnectedNow || e.err == nil:
+	case errors.Is(e.err, unix.ECONNRESET), errors.Is(e.err, unix.EPIPE):
+		// The kernel reports a reset in SYN_SENT as ECONNREFUSED; these
+		// mean the connection was established, then closed by the
+		// server before we looked: the listener is alive.
 	default:
 		err = classify(TypeTCP, e.dest.target, "connect", e.err)
 	}
@@ -135,18 +177,15 @@ func detailFor(err error) string {
 
 var defaultConnector = &connector{epfd: -1, pending: make(map[int32]*connEntry)}
 
-// add registers fd (already connecting) or, when err is set, queues the
-// immediate verdict.
-func (c *connector) add(fd int, cd *connectDest, start, deadline time.Time, done func(Result), err error) {
-	e := &connEntry{fd: int32(fd), dest: cd, start: start, deadline: deadline, done: done, err: err}
+// add registers fd, whose connect is in progress.
+func (c *connector) add(fd int, cd *connectDest, start, deadline time.Time, done func(Result)) {
+	e := &connEntry{fd: int32(fd), dest: cd, start: start, deadline: deadline, done: done}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.epfd < 0 {
-		epfd, eerr := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-		if eerr != nil {
-			if err == nil {
-				e.err = fmt.Errorf("epoll_create: %w", eerr)
-			}
+		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			e.err = fmt.Errorf("epoll_create: %w", err)
 		} else {
 			c.epfd = epfd
 		}
@@ -155,10 +194,10 @@ func (c *connector) add(fd int, cd *connectDest, start, deadline time.Time, done
 		c.pending[e.fd] = e
 		c.heap.push(e)
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: e.fd}
-		if cerr := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, fd, &ev); cerr != nil {
+		if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			delete(c.pending, e.fd)
 			c.heap.remove(e.heapIdx)
-			e.err = fmt.Errorf("epoll_ctl: %w", cerr)
+			e.err = fmt.Errorf("epoll_ctl: %w", err)
 		}
 	}
 	if e.err != nil {

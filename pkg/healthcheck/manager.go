@@ -61,6 +61,10 @@ type Config struct {
 	OnResult func(RunInfo)
 	// Rand provides start jitter; default a randomly seeded generator.
 	Rand *rand.Rand
+	// Coalesce lets one scheduler wake-up start every check due within
+	// this window, up to that much early, so 10,000 checks a second cost
+	// at most 1/Coalesce wake-ups. Default 1ms; negative disables.
+	Coalesce time.Duration
 }
 
 // Manager schedules checks from a single goroutine and emits their
@@ -73,6 +77,7 @@ type Manager struct {
 	maxWorkers int
 	onResult   func(RunInfo)
 	rnd        *rand.Rand
+	coalesce   time.Duration
 
 	out     chan []Transition
 	updates chan updateReq
@@ -145,6 +150,7 @@ func New(cfg *Config) *Manager {
 		maxWorkers: cfg.MaxConcurrent,
 		onResult:   cfg.OnResult,
 		rnd:        cfg.Rand,
+		coalesce:   cfg.Coalesce,
 		updates:    make(chan updateReq),
 		snaps:      make(chan chan []Status),
 		jobs:       make(chan *runner),
@@ -162,6 +168,11 @@ func New(cfg *Config) *Manager {
 	}
 	if m.newChecker == nil {
 		m.newChecker = func(d Definition) (Checker, error) { return NewChecker(d, m.pinger) }
+	}
+	if m.coalesce == 0 {
+		m.coalesce = time.Millisecond
+	} else if m.coalesce < 0 {
+		m.coalesce = 0
 	}
 	if m.maxWorkers <= 0 {
 		m.maxWorkers = 1024
@@ -311,12 +322,13 @@ func (m *Manager) run() {
 	var inbox []completion
 	for {
 		now := m.clock.Now()
-		for m.heap.len() > 0 && !m.heap.peek().next.After(now) {
+		horizon := now.Add(m.coalesce)
+		for m.heap.len() > 0 && !m.heap.peek().next.After(horizon) {
 			r := m.heap.peek()
 			due := r.next
 			// Keep the phase; skip whole periods the scheduler missed.
 			r.next = r.next.Add(r.def.Interval)
-			if behind := now.Sub(r.next); behind >= 0 {
+			if behind := horizon.Sub(r.next); behind >= 0 {
 				r.next = r.next.Add((behind/r.def.Interval + 1) * r.def.Interval)
 			}
 			m.heap.fix(0)

@@ -76,7 +76,7 @@ func mdef(target string, rise, fall int) Definition {
 
 func newTestManager(t *testing.T, f *fakes) *Manager {
 	t.Helper()
-	m := New(&Config{NewChecker: f.factory, Rand: rand.New(rand.NewPCG(1, 2))})
+	m := New(&Config{NewChecker: f.factory, Rand: rand.New(rand.NewPCG(1, 2)), Coalesce: -1})
 	t.Cleanup(func() { m.Close() })
 	return m
 }
