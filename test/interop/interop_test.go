@@ -91,3 +91,26 @@ func TestIntegrationChecksumModeOnTheWire(t *testing.T) {
 	// Deaf to seesawd, keepalived becomes master as well.
 	p.waitHolder(p.lo, false, masterDown(loPriority)+2*time.Second, "keepalived ignoring bad checksums")
 }
+
+// TestIntegrationNoPreempt checks that a returning higher priority node
+// with preemption off leaves the address where it is, across
+// implementations.
+func TestIntegrationNoPreempt(t *testing.T) {
+	testenv.Integration(t, "keepalived", "sysctl")
+	cases := []struct {
+		name   string
+		hi, lo func(t *testing.T) nettopo.Speaker
+	}{
+		{"keepalived-keepalived", keepalived, keepalived},
+		{"seesawd-keepalived", seesawdSpeaker, keepalived},
+		{"keepalived-seesawd", keepalived, seesawdSpeaker},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPair(t, c.hi(t), c.lo(t), nettopo.VIPv4, nettopo.ChecksumRFC5798)
+			p.noPreempt()
+		})
+	}
+}
+
+func keepalived(*testing.T) nettopo.Speaker { return nettopo.Keepalived{} }

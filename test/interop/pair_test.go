@@ -345,3 +345,28 @@ func families() []struct {
 }
 
 func outputHas(s *side, substr string) bool { return strings.Contains(s.proc.Output(), substr) }
+
+// noPreempt checks preemption turned off on the higher priority node: once
+// the lower one has taken over, it keeps the address when the higher one
+// comes back.
+func (p *pair) noPreempt() {
+	t := p.t
+	t.Helper()
+	ctx := context.Background()
+	p.hi.inst.NoPreempt = true
+	p.lo.inst.NoPreempt = true
+	p.start(p.hi)
+	p.waitHolder(p.hi, true, masterDown(hiPriority)+3*time.Second, "startup")
+	p.start(p.lo)
+	p.holdExclusive(p.hi, masterDown(loPriority)+500*time.Millisecond, "steady state")
+	if err := p.hi.node.Cut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.waitHolder(p.lo, false, masterDown(loPriority)+1500*time.Millisecond, "master link cut")
+	if err := p.hi.node.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Long enough for the returning node's Master_Down_Interval to expire
+	// twice: with preemption it would have taken the address back.
+	p.holdExclusive(p.lo, 2*masterDown(hiPriority)+500*time.Millisecond, "link restored without preemption")
+}
