@@ -23,8 +23,9 @@ type Network interface {
 	AddAddress(ifname string, p netip.Prefix) error
 	// DelAddress removes a virtual address. An address already gone is not an error.
 	DelAddress(ifname string, p netip.Prefix) error
-	// Watch sends link state changes and address removals to ch until ctx ends.
-	// It returns once the subscription is open.
+	// Watch sends link state changes and address changes to ch until ctx ends.
+	// It returns once the subscription is open. If the subscription fails later it
+	// sends a WatchFailed event and stops.
 	Watch(ctx context.Context, ch chan<- NetEvent) error
 }
 
@@ -75,6 +76,8 @@ const (
 	AddressRemoved
 	// AddressAdded reports that NetEvent.Prefix appeared on the interface.
 	AddressAdded
+	// WatchFailed reports in NetEvent.Err that the subscription ended; Watch must be called again.
+	WatchFailed
 )
 
 // String returns the kind name.
@@ -86,6 +89,8 @@ func (k NetEventKind) String() string {
 		return "address-removed"
 	case AddressAdded:
 		return "address-added"
+	case WatchFailed:
+		return "watch-failed"
 	}
 	return "NetEventKind(?)"
 }
@@ -96,4 +101,5 @@ type NetEvent struct {
 	Ifname string
 	Up     bool
 	Prefix netip.Prefix
+	Err    error
 }

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sort"
+	"sync"
 	"syscall"
 
 	"github.com/mdlayher/arp"
@@ -358,13 +358,22 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 	done := make(chan struct{})
 	links := make(chan netlink.LinkUpdate, 64)
 	addrs := make(chan netlink.AddrUpdate, 256)
+	var errMu sync.Mutex
+	var subErr error
 	errCb := func(err error) {
-		fmt.Fprintf(os.Stderr, "vrrp: netlink subscription: %v\n", err)
+		errMu.Lock()
+		if subErr == nil {
+			subErr = err
+		}
+		errMu.Unlock()
 	}
-	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: errCb}); err != nil {
+	const rcvbuf = 1 << 20
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
+		ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
 		return err
 	}
-	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: errCb}); err != nil {
+	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{
+		ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
 		close(done)
 		return err
 	}
@@ -376,6 +385,15 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 			return false
 		}
 	}
+	failed := func() {
+		errMu.Lock()
+		err := subErr
+		errMu.Unlock()
+		if err == nil {
+			err = errors.New("subscription closed")
+		}
+		send(NetEvent{Kind: WatchFailed, Err: fmt.Errorf("vrrp: netlink subscription: %w", err)})
+	}
 	go func() {
 		defer close(done)
 		for {
@@ -384,6 +402,7 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 				return
 			case u, ok := <-links:
 				if !ok {
+					failed()
 					return
 				}
 				a := u.Link.Attrs()
@@ -393,6 +412,7 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 				}
 			case u, ok := <-addrs:
 				if !ok {
+					failed()
 					return
 				}
 				lk, err := l.h.LinkByIndex(u.LinkIndex)

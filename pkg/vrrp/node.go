@@ -84,6 +84,10 @@ type Node struct {
 	tracks  map[string][]trackRef
 	// dirty says the States snapshot is stale.
 	dirty bool
+	// watchCtx and netCh are the interface subscription; rewatch is when to retry it.
+	watchCtx context.Context
+	netCh    chan NetEvent
+	rewatch  time.Time
 }
 
 type sockKey struct {
@@ -248,6 +252,7 @@ func (n *Node) Run(ctx context.Context) error {
 	wctx, cancelWatch := context.WithCancel(context.Background())
 	defer cancelWatch()
 	netCh := make(chan NetEvent, 256)
+	n.watchCtx, n.netCh = wctx, netCh
 	if err := n.net.Watch(wctx, netCh); err != nil {
 		return fmt.Errorf("vrrp: watch interfaces: %w", err)
 	}
@@ -298,6 +303,9 @@ func (n *Node) Run(ctx context.Context) error {
 		now := n.clock.Now()
 		n.do(now, n.set.Timers(now))
 		n.announceDue(now)
+		if !n.rewatch.IsZero() && !now.Before(n.rewatch) {
+			n.netEvent(now, NetEvent{Kind: WatchFailed, Err: errors.New("vrrp: retry")})
+		}
 	}
 }
 
@@ -307,6 +315,9 @@ func (n *Node) armTimer(t Timer) {
 		if !inst.annNext.IsZero() && (next.IsZero() || inst.annNext.Before(next)) {
 			next = inst.annNext
 		}
+	}
+	if !n.rewatch.IsZero() && (next.IsZero() || n.rewatch.Before(next)) {
+		next = n.rewatch
 	}
 	d := time.Hour
 	if !next.IsZero() {
@@ -461,6 +472,26 @@ func (n *Node) applyTrack(now time.Time, ifname string, r trackRef, up bool) {
 
 func (n *Node) netEvent(now time.Time, ev NetEvent) {
 	switch ev.Kind {
+	case WatchFailed:
+		n.log.Error("interface monitoring failed, resubscribing", zap.Error(ev.Err))
+		if err := n.net.Watch(n.watchCtx, n.netCh); err != nil {
+			n.log.Error("resubscribe to interface changes", zap.Error(err))
+			n.rewatch = now.Add(time.Second)
+			return
+		}
+		n.rewatch = time.Time{}
+		// Changes may have been missed: read every tracked interface again.
+		for name, refs := range n.tracks {
+			l, err := n.net.Link(name)
+			if err != nil {
+				l = Link{Name: name}
+			}
+			n.links[name] = &l
+			n.refreshPrimaries(name)
+			for _, r := range refs {
+				n.applyTrack(now, name, r, l.Up)
+			}
+		}
 	case LinkChanged:
 		old, known := n.links[ev.Ifname]
 		if known && old.Up == ev.Up {
