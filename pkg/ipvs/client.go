@@ -505,7 +505,8 @@ func (c *Client) destOp(ctx context.Context, op string, cmd uint8, s *Service, d
 	}, nil, s, d)
 }
 
-// Destinations dumps the destinations of service s.
+// Destinations dumps the destinations of service s. A missing service
+// fails with errors.Is(err, os.ErrNotExist).
 func (c *Client) Destinations(ctx context.Context, s Service) ([]Destination, error) {
 	var out []Destination
 	f := s.family()
@@ -523,6 +524,13 @@ func (c *Client) Destinations(ctx context.Context, s Service) ([]Destination, er
 		}
 		return nil
 	}, &s, nil)
+	if err == nil && len(out) == 0 {
+		// The kernel dumps nothing, without an error, for a service it does
+		// not have; tell that apart from a service without destinations.
+		if _, gerr := c.Service(ctx, s); errors.Is(gerr, os.ErrNotExist) {
+			return nil, opError(opDumpDestinations, &s, nil, gerr.(*OpError).Err, "")
+		}
+	}
 	return out, err
 }
 

@@ -90,11 +90,14 @@ func TestIntegrationTraffic(t *testing.T) {
 		t.Fatalf("client through the VIP: %v", err)
 	}
 
-	// Read both views until they agree (the last FIN/ACKs may still be in flight).
+	// Read both views until they show the connections and agree: the kernel
+	// folds its per-CPU counters into what it reports from the rate
+	// estimator's timer, every 2 seconds, and the last FIN/ACKs may still be
+	// in flight.
 	var got Service
 	var ds []Destination
 	var row, drow []string
-	for try := 0; try < 20; try++ {
+	for try := 0; try < 40; try++ {
 		time.Sleep(200 * time.Millisecond)
 		if got, err = l.c.Service(ctx, svc); err != nil {
 			t.Fatal(err)
@@ -104,7 +107,7 @@ func TestIntegrationTraffic(t *testing.T) {
 		}
 		st := parseIpvsadmList(t, l.sh("ipvsadm -Ln --stats --exact"))
 		row, drow = st.Services["TCP 10.10.1.100:80"], st.Dests["TCP 10.10.1.100:80"]["10.10.2.2:8080"]
-		if statsRow(got.Stats) == strings.Join(row, " ") && statsRow(ds[0].Stats) == strings.Join(drow, " ") {
+		if got.Stats.Connections == conns && statsRow(got.Stats) == strings.Join(row, " ") && statsRow(ds[0].Stats) == strings.Join(drow, " ") {
 			break
 		}
 	}
