@@ -99,7 +99,12 @@ type side struct {
 	proc    *nettopo.Process
 }
 
-func (s *side) String() string { return s.speaker.Name() + "@" + s.node.Short }
+func (s *side) String() string {
+	if s.speaker == nil {
+		return "test@" + s.node.Short
+	}
+	return s.speaker.Name() + "@" + s.node.Short
+}
 
 // pair is two speakers for one virtual address, hi (lb1, priority 150) and
 // lo (lb2, priority 100), and a client namespace.
@@ -131,7 +136,7 @@ func newPair(t *testing.T, hi, lo nettopo.Speaker, vip netip.Prefix, sum nettopo
 			_, _ = p.pinger.Stop()
 		}
 		for _, s := range []*side{p.hi, p.lo} {
-			if s.proc == nil {
+			if s.speaker == nil || s.proc == nil {
 				continue
 			}
 			s.proc.Kill()
