@@ -141,26 +141,30 @@ func TestTCPSendExpect(t *testing.T) {
 	})
 	silent := tcpServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 
-	d := def(TypeTCP, banner)
-	d.TCP = &TCPOptions{Expect: []byte("SSH-2.0")}
-	wantOK(t, runCheck(t, d))
-	d.TCP = &TCPOptions{Expect: []byte("HTTP/")}
-	wantFail(t, runCheck(t, d), ErrMismatch, `got "SSH-2.0-test\r\n"`)
+	for name, run := range map[string]func(*testing.T, Definition) Result{"dialer": runCheck, "epoll": runAsync} {
+		t.Run(name, func(t *testing.T) {
+			d := def(TypeTCP, banner)
+			d.TCP = &TCPOptions{Expect: []byte("SSH-2.0")}
+			wantOK(t, run(t, d))
+			d.TCP = &TCPOptions{Expect: []byte("HTTP/")}
+			wantFail(t, run(t, d), ErrMismatch, `got "SSH-2.0-test\r\n"`)
 
-	d = def(TypeTCP, echo)
-	d.TCP = &TCPOptions{Send: []byte("ping"), ExpectRegexp: `^\+OK ping$`}
-	wantOK(t, runCheck(t, d))
-	d.TCP = &TCPOptions{Send: []byte("pong"), ExpectRegexp: `^\+OK ping$`}
-	wantFail(t, runCheck(t, d), ErrMismatch, "match")
+			d = def(TypeTCP, echo)
+			d.TCP = &TCPOptions{Send: []byte("ping"), ExpectRegexp: `^\+OK ping$`}
+			wantOK(t, run(t, d))
+			d.TCP = &TCPOptions{Send: []byte("pong"), ExpectRegexp: `^\+OK ping$`}
+			wantFail(t, run(t, d), ErrMismatch, "match")
 
-	// Accepts, never answers: a timeout, not a pass.
-	d = def(TypeTCP, silent)
-	d.Timeout = 300 * time.Millisecond
-	d.TCP = &TCPOptions{Send: []byte("hello"), Expect: []byte("x")}
-	r := runCheck(t, d)
-	wantFail(t, r, ErrTimeout, "read")
-	if r.Latency < 250*time.Millisecond {
-		t.Errorf("timed out after %v, before the 300ms timeout", r.Latency)
+			// Accepts, never answers: a timeout, not a pass.
+			d = def(TypeTCP, silent)
+			d.Timeout = 300 * time.Millisecond
+			d.TCP = &TCPOptions{Send: []byte("hello"), Expect: []byte("x")}
+			r := run(t, d)
+			wantFail(t, r, ErrTimeout, "read")
+			if r.Latency < 250*time.Millisecond {
+				t.Errorf("timed out after %v, before the 300ms timeout", r.Latency)
+			}
+		})
 	}
 }
 
@@ -207,20 +211,22 @@ func TestHTTP(t *testing.T) {
 		{"server never answers", HTTPOptions{Path: "/hang"}, 300 * time.Millisecond, ErrTimeout, "read response"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := def(TypeHTTP, target)
-			o := tt.opts
-			d.HTTP = &o
-			if tt.timeout > 0 {
-				d.Timeout = tt.timeout
-			}
-			r := runCheck(t, d)
-			if tt.wantErr == nil {
-				wantOK(t, r)
-			} else {
-				wantFail(t, r, tt.wantErr, tt.substr)
-			}
-		})
+		for mode, run := range map[string]func(*testing.T, Definition) Result{"dialer": runCheck, "epoll": runAsync} {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				d := def(TypeHTTP, target)
+				o := tt.opts
+				d.HTTP = &o
+				if tt.timeout > 0 {
+					d.Timeout = tt.timeout
+				}
+				r := run(t, d)
+				if tt.wantErr == nil {
+					wantOK(t, r)
+				} else {
+					wantFail(t, r, tt.wantErr, tt.substr)
+				}
+			})
+		}
 	}
 	// Every check opened its own connection: no keep-alive hides a dead listener.
 	before := conns.Load()
@@ -228,12 +234,14 @@ func TestHTTP(t *testing.T) {
 	d.HTTP = &HTTPOptions{Path: "/plain"}
 	for range 5 {
 		wantOK(t, runCheck(t, d))
+		wantOK(t, runAsync(t, d))
 	}
-	if got := conns.Load() - before; got != 5 {
-		t.Errorf("5 checks opened %d connections, want 5", got)
+	if got := conns.Load() - before; got != 10 {
+		t.Errorf("10 checks opened %d connections, want 10", got)
 	}
 	srv.Close()
 	wantFail(t, runCheck(t, d), ErrRefused, "connect")
+	wantFail(t, runAsync(t, d), ErrRefused, "connect")
 }
 
 // testPKI is a throwaway CA with leaf certificates.

@@ -10,18 +10,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// connectDest is a precomputed TCP connect probe for the epoll connector.
+// connectDest is a precomputed TCP probe for the epoll connector: a
+// connect, optionally followed by a conversation.
 type connectDest struct {
+	typ    Type
 	target string
 	family int
 	sa4    unix.SockaddrInet4
 	sa6    unix.SockaddrInet6
 	src    netip.Addr
 	mark   uint32
+	conv   *conversation
 }
 
-func newConnectDest(d Definition) connectDest {
-	cd := connectDest{target: d.Target.String(), src: d.Source.Unmap(), mark: d.Mark}
+func newConnectDest(d Definition, conv *conversation, _ Checker) connectDest {
+	cd := connectDest{typ: d.Type, target: d.Target.String(), src: d.Source.Unmap(), mark: d.Mark, conv: conv}
 	a := d.Target.Addr().Unmap()
 	if a.Is4() {
 		cd.family = unix.AF_INET
@@ -38,13 +41,25 @@ func newConnectDest(d Definition) connectDest {
 	return cd
 }
 
-// connect opens a non-blocking socket, starts the connect and hands it to
-// the shared epoll connector. done is always called from the connector's
-// goroutine.
+// Probe progress.
+const (
+	stConnecting uint8 = iota
+	stWriting
+	stReading
+)
+
+// connect opens a non-blocking socket and starts the connect. On loopback
+// and other very short paths the handshake has completed by the time
+// connect returns: a zero-timeout poll settles it here, without an epoll
+// round trip, and a bare connect is closed before the server even accepts
+// (what the kernel alone costs). Anything still in progress goes to the
+// shared epoll connector. done is called exactly once, possibly before
+// connect returns.
 func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
-	start := time.Now()
+	e := &connEntry{fd: -1, dest: cd, start: time.Now(), deadline: deadline, done: done}
 	fd, err := cd.open()
 	if err == nil {
+		e.fd = int32(fd)
 		if cd.family == unix.AF_INET {
 			sa := cd.sa4
 			err = unix.Connect(fd, &sa)
@@ -56,24 +71,24 @@ func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
 		case nil:
 			err = errConnectedNow
 		case unix.EINPROGRESS:
-			// On loopback and other very short paths the handshake has
-			// completed by the time connect returns: a zero-timeout poll
-			// settles it here, without an epoll round trip, and closes
-			// before the server even accepts (what the kernel alone
-			// costs). Otherwise the connector waits for it.
 			err = pollConnected(fd)
 		}
 	}
-	if err == nil {
-		defaultConnector.add(fd, cd, start, deadline, done)
+	if err == errConnectedNow && cd.conv != nil {
+		// Connected: start talking right away.
+		e.state = stWriting
+		err = nil
+		if e.write() {
+			e.finishNow()
+			return
+		}
+	}
+	if err != nil {
+		e.err = err
+		e.finishNow()
 		return
 	}
-	// Settled already: no connector round trip.
-	if fd >= 0 {
-		unix.Close(fd)
-	}
-	e := connEntry{dest: cd, start: start, done: done, err: err}
-	e.finish(time.Now())
+	defaultConnector.add(e)
 }
 
 var errConnectedNow = errors.New("connected at once")
@@ -87,18 +102,22 @@ func pollConnected(fd int) error {
 	case err != nil || n == 0:
 		return nil
 	case pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0:
-		soerr, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if gerr != nil {
-			return gerr
-		}
-		if soerr == 0 {
-			return unix.ECONNRESET
-		}
-		return unix.Errno(soerr)
+		return sockError(fd)
 	case pfd[0].Revents&unix.POLLOUT != 0:
 		return errConnectedNow
 	}
 	return nil
+}
+
+func sockError(fd int) error {
+	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		return err
+	case soerr != 0:
+		return unix.Errno(soerr)
+	}
+	return unix.ECONNRESET
 }
 
 func (cd *connectDest) open() (int, error) {
@@ -128,58 +147,144 @@ func (cd *connectDest) open() (int, error) {
 	return fd, nil
 }
 
-// connector owns one epoll instance on which all in-flight non-blocking
-// connects wait, and one goroutine that completes them. The goroutine
-// exits when nothing has been pending for a second and restarts on demand.
-type connector struct {
-	mu      sync.Mutex
-	epfd    int
-	pending map[int32]*connEntry
-	heap    deadlineHeap[*connEntry]
-	ready   []*connEntry // finished before reaching epoll (errors, instant connects)
-	running bool
-	events  []unix.EpollEvent
-}
-
+// connEntry is one probe in flight.
 type connEntry struct {
 	fd       int32
+	state    uint8
+	wrote    int
+	reply    []byte
 	dest     *connectDest
 	start    time.Time
 	deadline time.Time
 	done     func(Result)
-	err      error
 	heapIdx  int
+
+	// The verdict, once decided (decided says so for a conversation).
+	decided bool
+	err     error
+	detail  string
 }
 
 func (e *connEntry) when() time.Time { return e.deadline }
 func (e *connEntry) setIndex(i int)  { e.heapIdx = i }
 func (e *connEntry) index() int      { return e.heapIdx }
+
+// write sends (the rest of) the request and reports whether the probe is
+// decided (a write error). On success it moves to stReading.
+func (e *connEntry) write() bool {
+	req := e.dest.conv.request
+	for e.wrote < len(req) {
+		n, err := unix.Write(int(e.fd), req[e.wrote:])
+		if err == unix.EAGAIN {
+			return false
+		}
+		if err != nil {
+			e.err = fmt.Errorf("write: %w", err)
+			return true
+		}
+		e.wrote += n
+	}
+	e.state = stReading
+	if e.dest.conv.judge == nil {
+		// Nothing to wait for: sending was the check.
+		e.decided, e.detail = true, "sent"
+		return true
+	}
+	return false
+}
+
+// read drains what the server sent and reports whether the probe is decided.
+func (e *connEntry) read() bool {
+	conv := e.dest.conv
+	for {
+		if len(e.reply) == cap(e.reply) {
+			e.reply = append(e.reply, make([]byte, max(512, cap(e.reply)))...)[:len(e.reply)]
+		}
+		room := min(cap(e.reply), conv.max) - len(e.reply)
+		n, err := unix.Read(int(e.fd), e.reply[len(e.reply):len(e.reply)+room])
+		if err == unix.EAGAIN {
+			return e.judge(false)
+		}
+		if err != nil {
+			e.err = fmt.Errorf("read: %w", err)
+			return true
+		}
+		e.reply = e.reply[:len(e.reply)+n]
+		if n == 0 || len(e.reply) >= conv.max {
+			return e.judge(true)
+		}
+	}
+}
+
+func (e *connEntry) judge(eof bool) bool {
+	decided, detail, err := e.dest.conv.judge(e.reply, eof)
+	if decided || eof {
+		e.decided, e.detail, e.err = true, detail, err
+		if !decided {
+			e.err = fmt.Errorf("%w: reply ended undecided", ErrMismatch)
+		}
+		return true
+	}
+	return false
+}
+
+// finishNow closes the socket and reports the verdict.
+func (e *connEntry) finishNow() {
+	if e.fd >= 0 {
+		unix.Close(int(e.fd))
+	}
+	e.finish(time.Now())
+}
+
 func (e *connEntry) finish(now time.Time) {
-	var err error
+	err, detail := e.err, e.detail
 	switch {
-	case e.err == errConnectedNow || e.err == nil:
-	case errors.Is(e.err, unix.ECONNRESET), errors.Is(e.err, unix.EPIPE):
+	case e.decided:
+		if err != nil {
+			var ce *CheckError
+			if !errors.As(err, &ce) {
+				err = &CheckError{Type: e.dest.typ, Target: e.dest.target, Op: "reply", Err: err}
+			}
+		}
+	case err == errConnectedNow || err == nil:
+		err, detail = nil, "connected"
+	case e.dest.conv == nil && (errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)):
 		// The kernel reports a reset in SYN_SENT as ECONNREFUSED; these
 		// mean the connection was established, then closed by the
 		// server before we looked: the listener is alive.
+		err, detail = nil, "connected"
 	default:
-		err = classify(TypeTCP, e.dest.target, "connect", e.err)
+		op := "connect"
+		switch {
+		case e.state == stWriting:
+			op = "write"
+		case e.state == stReading && e.dest.typ == TypeTCP:
+			op = "read"
+		case e.state == stReading:
+			op = "read response"
+		}
+		err = classify(e.dest.typ, e.dest.target, op, err)
 	}
-	e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: err, Detail: detailFor(err)})
+	e.reply = nil
+	e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: err, Detail: detail})
 }
 
-func detailFor(err error) string {
-	if err == nil {
-		return "connected"
-	}
-	return ""
+// connector owns one epoll instance on which all in-flight probes wait,
+// and one goroutine that completes them. The goroutine exits when nothing
+// has been pending for a second and restarts on demand.
+type connector struct {
+	mu      sync.Mutex
+	epfd    int
+	pending map[int32]*connEntry
+	heap    deadlineHeap[*connEntry]
+	ready   []*connEntry // failed to register
+	running bool
 }
 
 var defaultConnector = &connector{epfd: -1, pending: make(map[int32]*connEntry)}
 
-// add registers fd, whose connect is in progress.
-func (c *connector) add(fd int, cd *connectDest, start, deadline time.Time, done func(Result)) {
-	e := &connEntry{fd: int32(fd), dest: cd, start: start, deadline: deadline, done: done}
+// add registers a probe whose socket waits for the network.
+func (c *connector) add(e *connEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.epfd < 0 {
@@ -194,7 +299,10 @@ func (c *connector) add(fd int, cd *connectDest, start, deadline time.Time, done
 		c.pending[e.fd] = e
 		c.heap.push(e)
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: e.fd}
-		if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		if e.state == stReading {
+			ev.Events = unix.EPOLLIN | unix.EPOLLRDHUP
+		}
+		if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, int(e.fd), &ev); err != nil {
 			delete(c.pending, e.fd)
 			c.heap.remove(e.heapIdx)
 			e.err = fmt.Errorf("epoll_ctl: %w", err)
@@ -213,6 +321,11 @@ const connectorTick = 5 * time.Millisecond
 
 func (c *connector) loop() {
 	events := make([]unix.EpollEvent, 512)
+	type activeEntry struct {
+		e  *connEntry
+		ev uint32
+	}
+	var active []activeEntry
 	var done []*connEntry
 	idleSince := time.Now()
 	for {
@@ -224,37 +337,39 @@ func (c *connector) loop() {
 			wait = 0
 		}
 		n, err := unix.EpollWait(epfd, events, wait)
-		if err != nil && err != unix.EINTR {
+		if err != nil {
 			n = 0
 		}
-		now := time.Now()
+		// Only this goroutine finishes entries, so their I/O needs no lock.
 		c.mu.Lock()
 		done = append(done, c.ready...)
 		clear(c.ready)
 		c.ready = c.ready[:0]
-		for i := range n {
-			e := c.pending[events[i].Fd]
-			if e == nil {
-				continue
+		for _, ev := range events[:n] {
+			if e := c.pending[ev.Fd]; e != nil {
+				active = append(active, activeEntry{e, ev.Events})
 			}
+		}
+		c.mu.Unlock()
+		var finished []*connEntry
+		for i, a := range active {
+			if c.progress(a.e, a.ev) {
+				finished = append(finished, a.e)
+			}
+			active[i] = activeEntry{}
+		}
+		active = active[:0]
+		now := time.Now()
+		c.mu.Lock()
+		for _, e := range finished {
 			delete(c.pending, e.fd)
 			c.heap.remove(e.heapIdx)
-			if events[i].Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				soerr, gerr := unix.GetsockoptInt(int(e.fd), unix.SOL_SOCKET, unix.SO_ERROR)
-				switch {
-				case gerr != nil:
-					e.err = gerr
-				case soerr != 0:
-					e.err = unix.Errno(soerr)
-				default:
-					e.err = unix.ECONNRESET
-				}
-			}
-			done = append(done, e)
 		}
+		done = append(done, finished...)
 		for c.heap.len() > 0 && !c.heap.peek().deadline.After(now) {
 			e := c.heap.pop()
 			delete(c.pending, e.fd)
+			e.decided = false
 			e.err = fmt.Errorf("%w after %v", ErrTimeout, now.Sub(e.start).Round(time.Millisecond))
 			done = append(done, e)
 		}
@@ -277,5 +392,40 @@ func (c *connector) loop() {
 		if exit {
 			return
 		}
+	}
+}
+
+// progress advances a probe on an epoll event; it reports whether the
+// probe is decided.
+func (c *connector) progress(e *connEntry, ev uint32) bool {
+	switch e.state {
+	case stConnecting:
+		if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			e.err = sockError(int(e.fd))
+			return true
+		}
+		if e.dest.conv == nil {
+			return true
+		}
+		e.state = stWriting
+		fallthrough
+	case stWriting:
+		if ev&unix.EPOLLERR != 0 {
+			e.err = sockError(int(e.fd))
+			return true
+		}
+		if e.write() {
+			return true
+		}
+		if e.state == stReading {
+			mod := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: e.fd}
+			if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_MOD, int(e.fd), &mod); err != nil {
+				e.err = fmt.Errorf("epoll_ctl: %w", err)
+				return true
+			}
+		}
+		return false
+	default:
+		return e.read()
 	}
 }

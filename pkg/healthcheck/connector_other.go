@@ -7,15 +7,17 @@ import (
 	"time"
 )
 
-// connectDest off Linux runs the Go dialer on a goroutine.
-type connectDest struct{ d Definition }
+// connectDest off Linux runs the blocking checker on a goroutine.
+type connectDest struct{ fallback Checker }
 
-func newConnectDest(d Definition) connectDest { return connectDest{d: d} }
+func newConnectDest(_ Definition, _ *conversation, fallback Checker) connectDest {
+	return connectDest{fallback: fallback}
+}
 
 func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
 	go func() {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
-		done((&tcpConnectChecker{d: cd.d, target: cd.d.Target.String()}).Check(ctx))
+		done(cd.fallback.Check(ctx))
 	}()
 }

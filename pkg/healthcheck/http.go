@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // maxBody bounds how much of an HTTP body is read for the body regexp.
@@ -100,8 +102,77 @@ func newHTTPChecker(d Definition) (Checker, error) {
 			cfg.Certificates = []tls.Certificate{cert}
 		}
 		c.tls = cfg
+		return c, nil
 	}
-	return c, nil
+	p := &plainHTTPChecker{httpChecker: c}
+	p.dest = newConnectDest(d, &conversation{request: c.req, judge: c.judge, max: maxBody + 16<<10}, c)
+	return p, nil
+}
+
+// plainHTTPChecker is an HTTP check the manager runs on the epoll
+// connector, with no goroutine; HTTPS stays on the worker pool.
+type plainHTTPChecker struct {
+	*httpChecker
+	dest connectDest
+}
+
+func (c *plainHTTPChecker) start(deadline time.Time, done func(Result)) {
+	c.dest.connect(deadline, done)
+}
+
+// judge decides on the status line alone unless the body must match.
+func (c *httpChecker) judge(reply []byte, eof bool) (bool, string, error) {
+	fail := func(op, detail string, err error) (bool, string, error) {
+		return true, detail, &CheckError{Type: c.typ, Target: c.target, Op: op, Err: err}
+	}
+	i := bytes.Index(reply, []byte("\r\n"))
+	if i < 0 {
+		if eof || len(reply) > 1024 {
+			return fail("read response", "", fmt.Errorf("%w: no status line in %q", ErrMismatch, truncate(reply)))
+		}
+		return false, "", nil
+	}
+	code, status, ok := parseStatusLine(reply[:i])
+	if !ok {
+		return fail("read response", "", fmt.Errorf("%w: malformed status line %q", ErrMismatch, truncate(reply[:i])))
+	}
+	if !statusOK(c.d.HTTP.Status, code) {
+		return fail("status", status, fmt.Errorf("%w: status %q", ErrMismatch, status))
+	}
+	if c.bodyRe == nil {
+		return true, status, nil
+	}
+	if !eof {
+		return false, "", nil
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(reply)), c.hreq)
+	if err != nil {
+		return fail("read response", status, fmt.Errorf("%w: %w", ErrMismatch, err))
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if !c.bodyRe.Match(body) {
+		return fail("body", status, fmt.Errorf("%w: body does not match %q", ErrMismatch, c.bodyRe.String()))
+	}
+	return true, status, nil
+}
+
+// parseStatusLine parses "HTTP/1.1 200 OK" into 200 and "200 OK".
+func parseStatusLine(line []byte) (int, string, bool) {
+	proto, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok || !bytes.HasPrefix(proto, []byte("HTTP/")) || len(rest) < 3 {
+		return 0, "", false
+	}
+	code := 0
+	for _, ch := range rest[:3] {
+		if ch < '0' || ch > '9' {
+			return 0, "", false
+		}
+		code = code*10 + int(ch-'0')
+	}
+	if len(rest) > 3 && rest[3] != ' ' {
+		return 0, "", false
+	}
+	return code, string(rest), true
 }
 
 // Check implements Checker.

@@ -529,4 +529,3 @@ func (m *Manager) snapshot() []Status {
 	})
 	return out
 }
-

@@ -21,16 +21,34 @@ type tcpConnectChecker struct {
 	dest   connectDest
 }
 
-// tcpChecker connects, optionally sends bytes and matches the reply.
+// tcpChecker connects, optionally sends bytes and matches the reply. The
+// manager runs it on the epoll connector; Check uses the Go dialer.
 type tcpChecker struct {
 	d      Definition
 	target string
 	re     *regexp.Regexp
+	dest   connectDest
+}
+
+func (c *tcpChecker) start(deadline time.Time, done func(Result)) { c.dest.connect(deadline, done) }
+
+// judge is the connector's view of the reply.
+func (c *tcpChecker) judge(reply []byte, eof bool) (bool, string, error) {
+	ok, decided := matchTCP(c.d.TCP.Expect, c.re, reply)
+	switch {
+	case ok:
+		return true, "reply matched", nil
+	case decided || eof:
+		return true, "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: fmt.Errorf("%w: got %q", ErrMismatch, truncate(reply))}
+	}
+	return false, "", nil
 }
 
 func newTCPChecker(d Definition) (Checker, error) {
 	if d.TCP == nil || len(d.TCP.Send) == 0 && len(d.TCP.Expect) == 0 && d.TCP.ExpectRegexp == "" {
-		return &tcpConnectChecker{d: d, target: d.Target.String(), dest: newConnectDest(d)}, nil
+		c := &tcpConnectChecker{d: d, target: d.Target.String()}
+		c.dest = newConnectDest(d, nil, c)
+		return c, nil
 	}
 	c := &tcpChecker{d: d, target: d.Target.String()}
 	if d.TCP.ExpectRegexp != "" {
@@ -40,6 +58,11 @@ func newTCPChecker(d Definition) (Checker, error) {
 		}
 		c.re = re
 	}
+	conv := &conversation{request: d.TCP.Send, max: maxReply}
+	if len(d.TCP.Expect) > 0 || c.re != nil {
+		conv.judge = c.judge
+	}
+	c.dest = newConnectDest(d, conv, c)
 	return c, nil
 }
 

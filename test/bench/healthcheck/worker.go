@@ -164,8 +164,8 @@ func work(sc, targetFile string) (Stats, error) {
 		Scenario:   sc,
 		ChecksPerS: float64(h.ok.Load()+h.fail.Load()) / el.Seconds(),
 		FailedPerS: float64(h.fail.Load()) / el.Seconds(),
-		CPUUser:    100 * (tv(ru1.Utime)-tv(ru0.Utime)) / el.Seconds(),
-		CPUSys:     100 * (tv(ru1.Stime)-tv(ru0.Stime)) / el.Seconds(),
+		CPUUser:    100 * (tv(ru1.Utime) - tv(ru0.Utime)) / el.Seconds(),
+		CPUSys:     100 * (tv(ru1.Stime) - tv(ru0.Stime)) / el.Seconds(),
 		RSSMB:      rssMB(),
 		FDs:        maxFDs,
 		P50LateMS:  h.quantile(0.50),
@@ -310,4 +310,3 @@ func countFDs() int {
 	}
 	return len(es)
 }
-
