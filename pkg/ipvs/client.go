@@ -224,8 +224,14 @@ func (c *Client) nextSeq() uint32 {
 
 // ioErr explains a transport error, preferring the context's reason.
 func (c *Client) ioErr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		return cerr
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		// The socket deadline may fire a hair before the context's timer.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return context.DeadlineExceeded
+		}
 	}
 	if c.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		return ErrClosed

@@ -269,7 +269,9 @@ type Service struct {
 	Timeout uint32
 	// Netmask is the persistence granularity as a prefix length: up to 32
 	// for IPv4 (sent as a mask) or 128 for IPv6 (sent as a length). Zero
-	// means the full length, which is what reads back.
+	// means the full length, which is what reads back; a /0 mask set by
+	// another tool reads back as 0. A non-contiguous IPv4 mask reads back
+	// as the length of its leading ones.
 	Netmask uint8
 	// PersistenceEngine is the persistence engine name ("sip"), or empty.
 	PersistenceEngine string
