@@ -223,8 +223,8 @@ type rawReplay struct {
 }
 
 func (r *rawReplay) Family(string) (uint16, error) { return fakeFamily, nil }
-func (r *rawReplay) SetDeadline(time.Time) error { return nil }
-func (r *rawReplay) Close() error { return nil }
+func (r *rawReplay) SetDeadline(time.Time) error   { return nil }
+func (r *rawReplay) Close() error                  { return nil }
 func (r *rawReplay) Send(b []byte) error {
 	if !r.sent && len(b) >= 16 {
 		r.seq, r.sent = ne.Uint32(b[8:]), true
