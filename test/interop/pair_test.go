@@ -97,6 +97,8 @@ type side struct {
 	node    *nettopo.Node
 	inst    nettopo.Instance
 	proc    *nettopo.Process
+	// stopping is set once the test has signalled the process to exit.
+	stopping bool
 }
 
 func (s *side) String() string {
@@ -192,7 +194,7 @@ func (p *pair) holds(s *side) (mine, theirs bool) {
 func (p *pair) checkAlive(ss ...*side) {
 	p.t.Helper()
 	for _, s := range ss {
-		if s.proc != nil && s.proc.Exited() {
+		if s.proc != nil && !s.stopping && s.proc.Exited() {
 			p.t.Fatalf("%s exited unexpectedly:\n%s", s, s.proc.Output())
 		}
 	}
@@ -316,6 +318,7 @@ func (p *pair) failover() {
 	p.holdExclusive(p.hi, 2*advert+500*time.Millisecond, "after preemption")
 	p.waitReplies(time.Now(), 5, 2*time.Second, "client reaches the preempting master")
 
+	p.hi.stopping = true
 	if err := p.hi.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
