@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -49,6 +50,7 @@ type pingSock struct {
 	v6       bool
 	kernelID bool
 	id       uint16
+	raw      syscall.RawConn // nil for injected conns without one
 }
 
 type pingEntry struct {
@@ -152,6 +154,9 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 			return
 		}
 		s = &pingSock{conn: conn, v6: v6, kernelID: kernelID, id: uint16(rand.Uint32())}
+		if sc, ok := conn.(syscall.Conn); ok {
+			s.raw, _ = sc.SyscallConn()
+		}
 		p.socks[key] = s
 		go p.read(s)
 	}
@@ -168,19 +173,30 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 
 	b, err := marshalEcho(v6, s.id, e.seq, e.token)
 	if err == nil {
-		var addr net.Addr
-		if s.kernelID {
-			addr = &net.UDPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
-		} else {
-			addr = &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
-		}
-		_, err = s.conn.WriteTo(b, addr)
+		err = s.send(b, dst)
 	}
 	if err != nil {
 		if p.take(e.token) != nil {
 			fail("send", err)
 		}
 	}
+}
+
+// send writes one echo request without ever blocking the caller (the
+// manager's scheduler): a full socket buffer fails this ping at once
+// instead of stalling every other check.
+func (s *pingSock) send(b []byte, dst netip.Addr) error {
+	if s.raw != nil {
+		return sendNoWait(s.raw, b, dst)
+	}
+	var addr net.Addr
+	if s.kernelID {
+		addr = &net.UDPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+	} else {
+		addr = &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+	}
+	_, err := s.conn.WriteTo(b, addr)
+	return err
 }
 
 // take removes and returns the pending entry for token, or nil.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,9 +26,13 @@ func listenICMP(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, err
 			return nil, false, fmt.Errorf("healthcheck: icmp socket (neither ping nor raw): %w", err)
 		}
 	}
-	// Replies to thousands of checks can arrive in bursts: give them room.
+	// Replies to thousands of checks can arrive in bursts, and requests
+	// wait in the send buffer while the stack is busy: give both room.
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	}
 	if err := setSockopts(fd, mark, false); err != nil {
 		unix.Close(fd)
@@ -52,4 +57,32 @@ func listenICMP(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, err
 		return nil, false, fmt.Errorf("healthcheck: icmp socket: %w", err)
 	}
 	return conn, kernelID, nil
+}
+
+// sendNoWait sends b to dst with MSG_DONTWAIT.
+func sendNoWait(rc syscall.RawConn, b []byte, dst netip.Addr) error {
+	var sa unix.Sockaddr
+	if dst.Is4() {
+		sa = &unix.SockaddrInet4{Addr: dst.As4()}
+	} else {
+		sa6 := &unix.SockaddrInet6{Addr: dst.As16()}
+		if z := dst.Zone(); z != "" {
+			if zi, err := zoneIndex(z); err == nil {
+				sa6.ZoneId = zi
+			}
+		}
+		sa = sa6
+	}
+	var serr error
+	err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, unix.MSG_DONTWAIT, sa)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("sendto: %w", serr)
+	}
+	return nil
 }
