@@ -271,7 +271,11 @@ func (n *Node) Restore(ctx context.Context) error {
 func (n *Node) Addrs() ([]netip.Addr, error) {
 	var out []netip.Addr
 	err := n.WithHandle(func(h *netlink.Handle) error {
-		addrs, err := h.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: n.Index}}, netlink.FAMILY_ALL)
+		var addrs []netlink.Addr
+		err := retryDump(func() (err error) {
+			addrs, err = h.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: n.Index}}, netlink.FAMILY_ALL)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("nettopo: addresses of %s: %w", n.Name, err)
 		}
@@ -310,7 +314,11 @@ func (n *Node) Neighbor(ip netip.Addr) (net.HardwareAddr, string, error) {
 		if ip.Is6() {
 			fam = netlink.FAMILY_V6
 		}
-		neighs, err := h.NeighList(n.Index, fam)
+		var neighs []netlink.Neigh
+		err := retryDump(func() (err error) {
+			neighs, err = h.NeighList(n.Index, fam)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("nettopo: neighbours of %s: %w", n.Name, err)
 		}
@@ -344,4 +352,18 @@ func nudString(s int) string {
 		return "PERMANENT"
 	}
 	return "0x" + strconv.FormatInt(int64(s), 16)
+}
+
+// retryDump repeats a netlink dump the kernel interrupted because the table
+// changed meanwhile (NLM_F_DUMP_INTR): its partial result must not be used,
+// and a daemon adding many addresses at once makes that common.
+func retryDump(dump func() error) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = dump(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return err
 }
