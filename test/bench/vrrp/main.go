@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -52,7 +53,7 @@ func main() {
 	flag.IntVar(&o.runs, "n", 3, "runs per row (the median is reported)")
 	flag.StringVar(&impls, "impl", "keepalived,seesawd", "implementations to measure")
 	flag.StringVar(&adverts, "adverts", "100ms,1s", "advertisement intervals")
-	flag.StringVar(&scenarios, "scenarios", "cut,stop", "failover scenarios: cut (master link down), stop (SIGTERM)")
+	flag.StringVar(&scenarios, "scenarios", "cut,stop", "failover scenarios: cut (master link down), stop (SIGTERM); empty for none")
 	flag.StringVar(&o.family, "family", "ipv4", "address family of the virtual address: ipv4 or ipv6")
 	flag.DurationVar(&o.ping, "ping", 10*time.Millisecond, "echo request interval")
 	flag.DurationVar(&o.cpu, "cpu", 20*time.Second, "idle-master CPU sampling time (0 skips)")
@@ -60,7 +61,9 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "log every run")
 	flag.Parse()
 	o.impls = strings.Split(impls, ",")
-	o.scenarios = strings.Split(scenarios, ",")
+	if scenarios != "" {
+		o.scenarios = strings.Split(scenarios, ",")
+	}
 	for _, a := range strings.Split(adverts, ",") {
 		d, err := time.ParseDuration(a)
 		if err != nil || d < 10*time.Millisecond || d%(10*time.Millisecond) != 0 {
@@ -384,7 +387,18 @@ func advName(d time.Duration) string {
 	return fmt.Sprintf("%dms", int(d/time.Millisecond))
 }
 
-func report(w *os.File, o options, rows []*row, cpus []cpuRow, unavailable map[string]string) {
+func report(w io.Writer, o options, rows []*row, cpus []cpuRow, unavailable map[string]string) {
+	if len(rows) > 0 {
+		failoverReport(w, o, rows)
+	}
+	cpuReport(w, o, cpus)
+	for impl, why := range unavailable {
+		fmt.Fprintf(w, "\n%s not measured: %s\n", impl, why)
+	}
+	fmt.Fprintf(w, "\nvrrp-bench: %s\n", strings.Join(summary(o, rows, cpus, unavailable), " "))
+}
+
+func failoverReport(w io.Writer, o options, rows []*row) {
 	fmt.Fprintf(w, "VRRP failover, client-seen gap (longest silence of a %v ICMP echo stream to the %s VIP), %d runs per row\n\n",
 		o.ping, o.family, o.runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -414,10 +428,12 @@ func report(w *os.File, o options, rows []*row, cpus []cpuRow, unavailable map[s
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", impl, ms(vm), ms(vl), ms(vh), ms(gm), ms(gl), ms(gh))
 	}
 	_ = tw.Flush()
+}
 
+func cpuReport(w io.Writer, o options, cpus []cpuRow) {
 	if len(cpus) > 0 {
 		fmt.Fprintf(w, "\nIdle master CPU, 0.1 s adverts, utime+stime of all its processes over %v (%% of one core)\n\n", o.cpu)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "implementation\tinstances\tcpu %\tadverts/s seen\t")
 		for _, c := range cpus {
 			if c.err != nil {
@@ -428,11 +444,11 @@ func report(w *os.File, o options, rows []*row, cpus []cpuRow, unavailable map[s
 		}
 		_ = tw.Flush()
 	}
-	for impl, why := range unavailable {
-		fmt.Fprintf(w, "\n%s not measured: %s\n", impl, why)
-	}
+}
 
-	// The machine-readable line: seesawd unprefixed, others prefixed.
+// summary returns the machine-readable key=value pairs: seesawd's
+// unprefixed, other implementations' prefixed with their name.
+func summary(o options, rows []*row, cpus []cpuRow, unavailable map[string]string) []string {
 	var kv []string
 	for _, impl := range o.impls {
 		prefix := impl + "_"
@@ -469,5 +485,5 @@ func report(w *os.File, o options, rows []*row, cpus []cpuRow, unavailable map[s
 			kv = append(kv, prefix+"unavailable=1")
 		}
 	}
-	fmt.Fprintf(w, "\nvrrp-bench: %s\n", strings.Join(kv, " "))
+	return kv
 }
