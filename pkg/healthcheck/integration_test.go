@@ -300,6 +300,52 @@ func TestIntegrationDetection(t *testing.T) {
 	}
 	nft("nft add table inet f && nft add chain inet f in '{ type filter hook input priority 0; }'")
 	const interval, timeout, fall = 200 * time.Millisecond, 100 * time.Millisecond, 3
+	reject := fmt.Sprintf("nft add rule inet f in tcp dport %d reject with tcp reset", port)
+
+	// A flapping backend (down one interval in two) never makes fall
+	// consecutive failures: the state must hold steady at up.
+	t.Run("flap", func(t *testing.T) {
+		nft("nft flush chain inet f in")
+		m := New(nil)
+		defer m.Close()
+		d := Definition{Type: TypeTCP, Target: netip.AddrPortFrom(serverIP, port), Interval: interval, Timeout: timeout, Rise: 2, Fall: fall}
+		if err := m.Update(context.Background(), []Check{{"tcp", d}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case b := <-m.Transitions():
+			if b[0].To != StateUp {
+				t.Fatalf("first transition %+v, want up", b[0])
+			}
+		case <-time.After(2 * interval):
+			t.Fatal("not up")
+		}
+		tick := time.NewTicker(interval)
+		for i := range 10 {
+			if i%2 == 0 {
+				nft(reject)
+			} else {
+				nft("nft flush chain inet f in")
+			}
+			<-tick.C
+		}
+		tick.Stop()
+		nft("nft flush chain inet f in")
+		time.Sleep(interval)
+		select {
+		case b := <-m.Transitions():
+			t.Errorf("flapping backend caused transitions %+v", b)
+		default:
+		}
+		st, err := m.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].State != StateUp || st[0].Failures < 3 {
+			t.Errorf("after flapping: %+v; want up with the failures seen", st[0])
+		}
+		t.Logf("flapping: %d runs, %d failures, state %s", st[0].Runs, st[0].Failures, st[0].State)
+	})
 	for _, mode := range []string{"refuse", "drop"} {
 		t.Run(mode, func(t *testing.T) {
 			nft("nft flush chain inet f in")
@@ -330,7 +376,7 @@ func TestIntegrationDetection(t *testing.T) {
 			time.Sleep(interval / 3) // die at an arbitrary phase
 			died := time.Now()
 			if mode == "refuse" {
-				nft(fmt.Sprintf("nft add rule inet f in tcp dport %d reject with tcp reset", port))
+				nft(reject)
 			} else {
 				nft(fmt.Sprintf("nft add rule inet f in tcp dport %d drop", port))
 			}
