@@ -167,7 +167,6 @@ type connEntry struct {
 
 func (e *connEntry) when() time.Time { return e.deadline }
 func (e *connEntry) setIndex(i int)  { e.heapIdx = i }
-func (e *connEntry) index() int      { return e.heapIdx }
 
 // write sends (the rest of) the request and reports whether the probe is
 // decided (a write error). On success it moves to stReading.

@@ -6,7 +6,6 @@ import "time"
 type heapItem interface {
 	when() time.Time
 	setIndex(int)
-	index() int
 }
 
 // deadlineHeap is a binary min-heap ordered by when(), with removal by index.

@@ -66,7 +66,6 @@ type pingEntry struct {
 
 func (e *pingEntry) when() time.Time { return e.deadline }
 func (e *pingEntry) setIndex(i int)  { e.heapIdx = i }
-func (e *pingEntry) index() int      { return e.heapIdx }
 
 // NewPinger returns a Pinger; sockets are opened on first use.
 func NewPinger(cfg *PingerConfig) *Pinger {

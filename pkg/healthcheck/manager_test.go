@@ -380,3 +380,132 @@ func TestManagerClose(t *testing.T) {
 		}
 	})
 }
+
+// manualClock is a Clock that moves only when told.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*manualTimer
+}
+
+type manualTimer struct {
+	c  *manualClock
+	ch chan time.Time
+	at time.Time
+	on bool
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) NewTimer(d time.Duration) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &manualTimer{c: c, ch: make(chan time.Time, 1), at: c.now.Add(d), on: true}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// Advance moves time and fires the timers that came due.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	for _, t := range c.timers {
+		if t.on && !t.at.After(c.now) {
+			t.on = false
+			select {
+			case t.ch <- c.now:
+			default:
+			}
+		}
+	}
+}
+
+func (t *manualTimer) C() <-chan time.Time { return t.ch }
+
+func (t *manualTimer) Reset(d time.Duration) bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := t.on
+	t.at, t.on = t.c.now.Add(d), true
+	select { // like a Go 1.23 timer: no stale tick after Reset
+	case <-t.ch:
+	default:
+	}
+	if !t.at.After(t.c.now) {
+		t.on = false
+		t.ch <- t.c.now
+	}
+	return was
+}
+
+func (t *manualTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := t.on
+	t.on = false
+	select {
+	case <-t.ch:
+	default:
+	}
+	return was
+}
+
+// TestManagerInjectedClock drives scheduling and dampening from an injected
+// clock, outside synctest: nothing runs until the clock moves, and
+// transitions carry the clock's time.
+func TestManagerInjectedClock(t *testing.T) {
+	var f fakes
+	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := New(&Config{Clock: clk, NewChecker: f.factory, Coalesce: -1})
+	defer m.Close()
+	d := mdef("10.0.0.1:80", 2, 2)
+	d.Interval, d.Timeout = time.Hour, time.Minute
+	d.StartDown = true
+	if err := m.Update(context.Background(), []Check{{"web", d}}); err != nil {
+		t.Fatal(err)
+	}
+	fc := f.get(d)
+	fc.ok.Store(true)
+	runs := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for fc.calls.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d runs, want %d", fc.calls.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if got := fc.calls.Load(); got != want {
+			t.Fatalf("%d runs, want %d", got, want)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := fc.calls.Load(); n != 0 {
+		t.Fatalf("%d runs before the clock moved", n)
+	}
+	for i := range 2 {
+		clk.Advance(time.Hour) // the first run is jittered within the first hour
+		runs(int64(i + 1))
+	}
+	var got []Transition
+	for len(got) < 2 {
+		select {
+		case b := <-m.Transitions():
+			got = append(got, b...)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("transitions %+v, want unknown->down then down->up", got)
+		}
+	}
+	want := []tr{{"web", StateUnknown, StateDown}, {"web", StateDown, StateUp}}
+	if diff := cmp.Diff(want, simplify(got)); diff != "" {
+		t.Errorf("transitions (-want +got):\n%s", diff)
+	}
+	if at := clk.Now(); !got[1].Time.Equal(at) {
+		t.Errorf("transition at %v, want the injected clock's %v", got[1].Time, at)
+	}
+}
