@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/seesawd/seesawd/internal/testenv"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // lan is a bridge in its own namespace with one port per attached namespace.
@@ -270,7 +272,9 @@ func TestIntegrationMalformedAdverts(t *testing.T) {
 	b := startNode(t, nsB, &Config{Instances: cfgs})
 
 	src := netip.MustParseAddr("192.0.2.1")
-	good := Advertisement{VRID: 51, Priority: 200, MaxAdvertInterval: 10,
+	// The valid master advertises every 300ms: an accepted priority 0 would make B
+	// master after Skew_Time (183ms), before the next valid advert, which shows as transitions.
+	good := Advertisement{VRID: 51, Priority: 200, MaxAdvertInterval: 30,
 		Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	var p255, p1 *ipv4.PacketConn
 	if err := nsA.Do(func() error {
@@ -314,7 +318,7 @@ func TestIntegrationMalformedAdverts(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tk := time.NewTicker(50 * time.Millisecond)
+		tk := time.NewTicker(300 * time.Millisecond)
 		defer tk.Stop()
 		for {
 			a := good
@@ -328,7 +332,7 @@ func TestIntegrationMalformedAdverts(t *testing.T) {
 		}
 	}()
 	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
 	before := b.Stats()
 	transitions := before.Transitions
 
@@ -395,4 +399,137 @@ func TestIntegrationMalformedAdverts(t *testing.T) {
 		t.Error("valid adverts were not counted")
 	}
 	t.Logf("drops: %v", after.Drops)
+}
+
+// TestIntegrationUnicastNoPseudoHeader runs two nodes with unicast peers and the IPv4
+// checksum without pseudo-header: the backup accepts the master's adverts (no drops,
+// no takeover) and takes over after the master stops.
+func TestIntegrationUnicastNoPseudoHeader(t *testing.T) {
+	testenv.Integration(t)
+	l := newLAN(t)
+	nsA, _ := l.attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
+	nsB, _ := l.attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
+	cfg := func(prio uint8, peer string) *Config {
+		ic := frontInstances(prio, 100*time.Millisecond)[0]
+		ic.UnicastPeers = []netip.Addr{netip.MustParseAddr(peer)}
+		ic.Checksum = ChecksumIPv4NoPseudoHeader
+		return &Config{Instances: []InstanceConfig{ic}}
+	}
+	a := startNode(t, nsA, cfg(200, "192.0.2.2"))
+	waitFor(t, "A master", 2*time.Second, func() bool { return a.state("front", IPv4) == Master })
+	b := startNode(t, nsB, cfg(100, "192.0.2.1"))
+	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
+	time.Sleep(time.Second)
+	st := b.Stats()
+	if b.transitionsTo(Master) != 0 || st.AdvertsReceived < 5 || len(st.Drops) != 0 {
+		t.Fatalf("B: %d master transitions, %d adverts received, drops %v", b.transitionsTo(Master), st.AdvertsReceived, st.Drops)
+	}
+	if hasAddr(t, nsB, "192.0.2.100") {
+		t.Fatal("B holds the VIP")
+	}
+	start := time.Now()
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B master after A stops", time.Second, func() bool {
+		return b.state("front", IPv4) == Master && hasAddr(t, nsB, "192.0.2.100")
+	})
+	t.Logf("unicast takeover after stop: %v", time.Since(start))
+}
+
+// TestIntegrationMalformedIPv6 checks the hop limit and checksum drops on the IPv6 socket.
+func TestIntegrationMalformedIPv6(t *testing.T) {
+	testenv.Integration(t)
+	l := newLAN(t)
+	nsA, _ := l.attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
+	nsB, _ := l.attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
+	ic := frontInstances(100, 100*time.Millisecond)[1]
+	b := startNode(t, nsB, &Config{Instances: []InstanceConfig{ic}})
+	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv6) == Backup })
+
+	var src netip.Addr
+	var conn net.PacketConn
+	if err := nsA.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().IsLinkLocalUnicast() {
+				src = p.Addr()
+			}
+		}
+		conn, err = net.ListenPacket("ip6:112", "::")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := ipv6.NewPacketConn(conn)
+	var ifi *net.Interface
+	if err := nsA.Do(func() error {
+		var err error
+		ifi, err = net.InterfaceByName("eth0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop := Advertisement{VRID: 51, Priority: 0, MaxAdvertInterval: 30, Addresses: []netip.Addr{netip.MustParseAddr("2001:db8::100")}}
+	good, err := stop.Marshal(src, GroupIPv6, ChecksumRFC5798)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := slices.Clone(good)
+	bad[7] ^= 0x55
+	dst := &net.IPAddr{IP: GroupIPv6.AsSlice()}
+	// A valid priority 200 master keeps B in backup throughout.
+	master := stop
+	master.Priority = 200
+	mb, err := master.Marshal(src, GroupIPv6, ChecksumRFC5798)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cm := &ipv6.ControlMessage{HopLimit: 255, IfIndex: ifi.Index, Src: src.AsSlice()}
+		for ctx.Err() == nil {
+			_, _ = p.WriteTo(mb, cm, dst)
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	time.Sleep(700 * time.Millisecond)
+	if b.state("front", IPv6) != Backup {
+		t.Fatalf("B is %v under a valid master", b.state("front", IPv6))
+	}
+	before := b.Stats()
+	for _, c := range []struct {
+		hop int
+		msg []byte
+	}{{64, good}, {255, bad}} {
+		cm := &ipv6.ControlMessage{HopLimit: c.hop, IfIndex: ifi.Index, Src: src.AsSlice()}
+		for range 3 {
+			if _, err := p.WriteTo(c.msg, cm, dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	after := b.Stats()
+	if d := after.Drops[DropTTL] - before.Drops[DropTTL]; d != 3 {
+		t.Errorf("hop limit drops %d, want 3", d)
+	}
+	if d := after.Drops[DropChecksum] - before.Drops[DropChecksum]; d != 3 {
+		t.Errorf("checksum drops %d, want 3", d)
+	}
+	if b.transitionsTo(Master) != 0 || after.Transitions != before.Transitions {
+		t.Error("a malformed priority 0 changed B's state")
+	}
 }
