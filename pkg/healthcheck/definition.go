@@ -41,6 +41,8 @@ type Definition struct {
 	// decides the state.
 	StartDown bool `json:"start_down,omitempty"`
 
+	// TCP, HTTP (also for HTTPS), UDP and DNS hold the options of the
+	// matching type; at most the one for Type may be set.
 	TCP  *TCPOptions  `json:"tcp,omitempty"`
 	HTTP *HTTPOptions `json:"http,omitempty"`
 	UDP  *UDPOptions  `json:"udp,omitempty"`
