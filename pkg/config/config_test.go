@@ -187,3 +187,21 @@ func TestLoadNamesFile(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(valid))
+	f.Add([]byte(base + "}]"))
+	f.Add([]byte("vrrp: [{vrid: 999}]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse(b)
+		if (c == nil) == (err == nil) {
+			t.Fatalf("Parse returned config %v and error %v", c != nil, err)
+		}
+		if c != nil {
+			insts, groups := c.VRRPInstances()
+			if err := (&vrrp.Config{Instances: insts, SyncGroups: groups}).Validate(); err != nil {
+				t.Fatalf("accepted config fails vrrp validation: %v", err)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,6 +20,9 @@ var ErrUnknownInstance = errors.New("vrrp: unknown instance")
 
 // ErrNotRunning is returned by AdjustPriority when Run is not running.
 var ErrNotRunning = errors.New("vrrp: node not running")
+
+// ErrAlreadyRun is returned by a second call to Run.
+var ErrAlreadyRun = errors.New("vrrp: Run called twice")
 
 // Stats are the node's counters.
 type Stats struct {
@@ -72,6 +76,8 @@ type Node struct {
 	events chan Event
 	cmds   chan func(now time.Time)
 	done   chan struct{}
+
+	started atomic.Bool
 
 	mu     sync.Mutex
 	stats  Stats
@@ -226,7 +232,11 @@ func (n *Node) AdjustPriority(instance string, delta int) error {
 // gracefully: masters send priority 0 and remove their virtual addresses. It returns
 // nil after a graceful shutdown. Run keeps its goroutine on one OS thread so that
 // sockets it opens later belong to the network namespace it was called in.
+// A Node runs once.
 func (n *Node) Run(ctx context.Context) error {
+	if !n.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer close(n.events)

@@ -307,6 +307,9 @@ func TestNodeMastershipAndStop(t *testing.T) {
 	if err := n.AdjustPriority("front", 0); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("AdjustPriority after Run = %v, want ErrNotRunning", err)
 	}
+	if err := n.Run(context.Background()); !errors.Is(err, ErrAlreadyRun) {
+		t.Errorf("second Run = %v, want ErrAlreadyRun", err)
+	}
 }
 
 func TestNodeDropsAndBackup(t *testing.T) {
