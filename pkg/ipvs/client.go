@@ -22,8 +22,9 @@ type Conn interface {
 	Family(name string) (uint16, error)
 	// Send writes b, one or more complete netlink messages, in one sendmsg.
 	Send(b []byte) error
-	// Receive reads one datagram into b and returns its length. A datagram
-	// longer than b is an error, never silently cut.
+	// Receive reads one or more whole datagrams into b, one after the
+	// other, and returns their total length. A datagram that does not fit
+	// is an error, never silently cut.
 	Receive(b []byte) (int, error)
 	// SetDeadline bounds the Send and Receive calls that follow; a zero
 	// time means none. A deadline in the past wakes a blocked Receive.
@@ -58,7 +59,7 @@ const (
 	defaultTimeout    = 30 * time.Second
 	defaultBatchOps   = 1024
 	defaultBatchBytes = 256 << 10
-	readBufSize       = 64 << 10
+	readBufSize       = 128 << 10 // two 64 KiB datagrams (see sockConn.Receive)
 )
 
 // Client talks to the kernel's IPVS over generic netlink. It is safe for
@@ -514,7 +515,7 @@ func (c *Client) destOp(ctx context.Context, op string, cmd uint8, s *Service, d
 // Destinations dumps the destinations of service s. A missing service
 // fails with errors.Is(err, os.ErrNotExist).
 func (c *Client) Destinations(ctx context.Context, s Service) ([]Destination, error) {
-	var out []Destination
+	out := make([]Destination, 0, 16) // one allocation for most services
 	f := s.family()
 	err := c.roundTrip(ctx, opDumpDestinations, u.IPVS_CMD_GET_DEST, u.NLM_F_DUMP, func(b []byte, h header) ([]byte, error) {
 		return appendDestMsg(b, h, &s, nil, false)
@@ -530,7 +531,10 @@ func (c *Client) Destinations(ctx context.Context, s Service) ([]Destination, er
 		}
 		return nil
 	}, &s, nil)
-	if err == nil && len(out) == 0 {
+	if len(out) == 0 {
+		out = nil
+	}
+	if err == nil && out == nil {
 		// The kernel dumps nothing, without an error, for a service it does
 		// not have; tell that apart from a service without destinations.
 		if _, gerr := c.Service(ctx, s); errors.Is(gerr, os.ErrNotExist) {
