@@ -170,7 +170,7 @@ func TestIntegrationFailover(t *testing.T) {
 	l := newLAN(t)
 	const macA, macB = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 	nsA, portA := l.attach(t, "192.0.2.1/24", macA)
-	nsB, _ := l.attach(t, "192.0.2.2/24", macB)
+	nsB, portB := l.attach(t, "192.0.2.2/24", macB)
 	client, _ := l.attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
 	client.Sh(t, "ip addr add 2001:db8::10/64 dev eth0")
 
@@ -202,6 +202,17 @@ func TestIntegrationFailover(t *testing.T) {
 	time.Sleep(time.Second)
 	if got := b.transitionsTo(Master); got != bMasters {
 		t.Fatalf("B became master %d times while A was healthy", got-bMasters)
+	}
+
+	// Cut the backup's link and restore it: B goes to fault and back to backup, and
+	// still hears A (both families) so it never becomes master.
+	l.sw.Sh(t, "ip link set "+portB+" down")
+	waitFor(t, "B in fault", time.Second, func() bool { return b.state("front", IPv4) == Fault && b.state("front", IPv6) == Fault })
+	l.sw.Sh(t, "ip link set "+portB+" up")
+	waitFor(t, "B back to backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup })
+	time.Sleep(time.Second)
+	if got := b.transitionsTo(Master); got != bMasters {
+		t.Fatalf("B became master %d times after its link came back", got-bMasters)
 	}
 
 	// Cut A's link: A faults, B takes over after Master_Down_Interval.
