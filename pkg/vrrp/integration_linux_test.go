@@ -197,6 +197,15 @@ func TestIntegrationFailover(t *testing.T) {
 		t.Errorf("client neighbour for 2001:db8::100 = %q, want A %s", got, macA)
 	}
 
+	// Someone deletes a VIP on the master: it comes back (netlink subscription).
+	nsA.Sh(t, "ip addr del 192.0.2.100/24 dev eth0 && ip addr del 2001:db8::100/64 dev eth0")
+	waitFor(t, "VIPs re-asserted on A", time.Second, func() bool {
+		return hasAddr(t, nsA, "192.0.2.100") && hasAddr(t, nsA, "2001:db8::100")
+	})
+	if got := a.Stats().VIPReasserts; got != 2 {
+		t.Errorf("VIPReasserts = %d, want 2", got)
+	}
+
 	// While A is healthy, B must never become master again.
 	bMasters := b.transitionsTo(Master)
 	time.Sleep(time.Second)

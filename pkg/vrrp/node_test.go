@@ -429,3 +429,21 @@ func TestNodeTracking(t *testing.T) {
 		t.Errorf("States = %+v", st)
 	}
 }
+
+func TestNodeAnnounceRefresh(t *testing.T) {
+	f := newFakeNet()
+	ic := fakeInstance()
+	ic.GARP = GARPConfig{Count: 1, Refresh: 20 * time.Millisecond}
+	n := startFake(t, f, &Config{Instances: []InstanceConfig{ic}})
+	waitUntil(t, "master", func() bool { return n.stateOf("front", IPv4) == Master })
+	waitUntil(t, "refreshed announcements", func() bool { return f.announced() >= 4 })
+	// Leaving mastership stops the refresh.
+	good := Advertisement{VRID: 51, Priority: 200, MaxAdvertInterval: 10, Addresses: []netip.Addr{vip4.Addr()}}
+	f.inject(t, IPv4, "192.0.2.1", 255, good, ChecksumRFC5798)
+	waitUntil(t, "backup", func() bool { return n.stateOf("front", IPv4) == Backup })
+	got := f.announced()
+	time.Sleep(60 * time.Millisecond)
+	if f.announced() != got {
+		t.Errorf("announcements continued in backup: %d -> %d", got, f.announced())
+	}
+}
