@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -528,6 +529,16 @@ func TestIntegrationDaemons(t *testing.T) {
 	if err := l.c.StartDaemon(ctx, master); !errors.Is(err, os.ErrExist) {
 		t.Errorf("second master: %v, want os.ErrExist", err)
 	}
+	// While a daemon runs, the kernel refuses destinations whose family
+	// differs from their service's (the sync protocol cannot carry them).
+	v6 := Service{Protocol: TCP, Address: mustAddr("2001:db8::1"), Port: 80}
+	if err := l.c.CreateService(ctx, v6); err != nil {
+		t.Fatal(err)
+	}
+	mixed := Destination{Address: mustAddr("10.0.1.9"), Port: 80, Forward: Tunnel, Weight: 1}
+	if err := l.c.CreateDestination(ctx, v6, mixed); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("mixed-family destination with a daemon running: %v, want EINVAL", err)
+	}
 	if err := l.c.StopDaemon(ctx, Master); err != nil {
 		t.Fatalf("StopDaemon: %v", err)
 	}
@@ -546,5 +557,15 @@ func TestIntegrationDaemons(t *testing.T) {
 	}
 	if got, err := l.c.Daemons(ctx); err != nil || len(got) != 0 {
 		t.Errorf("Daemons after stopping all = %v, %v", got, err)
+	}
+	// And the other way round: no daemon while such a destination exists.
+	if err := l.c.CreateDestination(ctx, v6, mixed); err != nil {
+		t.Fatalf("mixed-family destination without a daemon: %v", err)
+	}
+	if err := l.c.StartDaemon(ctx, backup); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("daemon with a mixed-family destination: %v, want EINVAL", err)
+	}
+	if adm := parseIpvsadmDaemons(t, l.sh("ipvsadm -Ln --daemon")); len(adm) != 0 {
+		t.Errorf("ipvsadm --daemon after a refused start: %+v", adm)
 	}
 }
