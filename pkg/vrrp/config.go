@@ -26,9 +26,9 @@ type InstanceConfig struct {
 	Preempt bool
 	// PreemptDelay holds preemption off until a lower priority master has been seen that long.
 	PreemptDelay time.Duration
-	// Accept is RFC 5798 Accept_Mode. Linux accepts traffic for addresses on an interface,
-	// so with Accept false a non-owner master would still answer; see the package README
-	// note: non-accept filtering is not implemented and Accept false only logs a warning.
+	// Accept is RFC 5798 Accept_Mode. Linux accepts traffic for any address on an
+	// interface and this package installs no filter, so a non-owner master answers for
+	// its virtual addresses either way: Accept false only logs a warning at Run.
 	Accept bool
 	// UnicastPeers replaces the multicast group with these destinations and only
 	// accepts advertisements from them.
