@@ -36,9 +36,18 @@ func masterDown(prio int) time.Duration {
 
 var seesawd struct {
 	once sync.Once
+	dir  string
 	bin  string
 	skip string
 	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if seesawd.dir != "" {
+		_ = os.RemoveAll(seesawd.dir)
+	}
+	os.Exit(code)
 }
 
 // seesawdSpeaker builds ./cmd/seesawd once per test binary. A missing
@@ -61,6 +70,7 @@ func seesawdSpeaker(t *testing.T) nettopo.Speaker {
 			seesawd.err = err
 			return
 		}
+		seesawd.dir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		seesawd.bin, seesawd.err = nettopo.BuildSeesawd(ctx, dir)
