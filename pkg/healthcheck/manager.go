@@ -87,6 +87,8 @@ type Manager struct {
 	quit    chan struct{}
 	stopped chan struct{}
 	closeMu sync.Once
+	ctx     context.Context // cancelled by Close, ends in-flight blocking checks
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
 	inboxMu sync.Mutex
@@ -188,6 +190,7 @@ func New(cfg *Config) *Manager {
 		tb = 64
 	}
 	m.out = make(chan []Transition, tb)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.epoch = m.clock.Now()
 	go m.run()
 	return m
@@ -268,6 +271,7 @@ func (m *Manager) Close() error {
 	var err error
 	m.closeMu.Do(func() {
 		close(m.quit)
+		m.cancel()
 		<-m.stopped
 		m.wg.Wait()
 		if m.ownPinger {
@@ -297,7 +301,7 @@ func (m *Manager) worker() {
 		select {
 		case r := <-m.jobs:
 			m.idle.Add(-1)
-			ctx, cancel := context.WithTimeout(context.Background(), r.def.Timeout)
+			ctx, cancel := context.WithTimeout(m.ctx, r.def.Timeout)
 			res := r.checker.Check(ctx)
 			cancel()
 			m.deliver(r, res)
@@ -535,23 +539,27 @@ func (m *Manager) snapshot() []Status {
 	return out
 }
 
-// runnerHeap is the scheduler's min-heap of runners by due time; it is the
-// hottest structure at 10,000 checks a second, hence not generic.
-type runnerHeap struct{ s []*runner }
+// runnerHeap is the scheduler's min-heap of runners by due time. It is
+// the hottest structure at 10,000 checks a second, hence concrete, with the
+// keys inline so that sifting compares without touching the runners.
+type runnerHeap struct{ s []heapSlot }
+
+type heapSlot struct {
+	due int64
+	r   *runner
+}
 
 func (h *runnerHeap) len() int      { return len(h.s) }
-func (h *runnerHeap) peek() *runner { return h.s[0] }
+func (h *runnerHeap) peek() *runner { return h.s[0].r }
 
-func (h *runnerHeap) swap(i, j int) {
-	h.s[i], h.s[j] = h.s[j], h.s[i]
-	h.s[i].heapIdx = i
-	h.s[j].heapIdx = j
+func (h *runnerHeap) set(i int, x heapSlot) {
+	h.s[i] = x
+	x.r.heapIdx = i
 }
 
 func (h *runnerHeap) push(r *runner) {
-	h.s = append(h.s, r)
-	r.heapIdx = len(h.s) - 1
-	h.up(r.heapIdx)
+	h.s = append(h.s, heapSlot{r.dueNs, r})
+	h.up(len(h.s)-1, h.s[len(h.s)-1])
 }
 
 func (h *runnerHeap) remove(i int) {
@@ -559,51 +567,61 @@ func (h *runnerHeap) remove(i int) {
 	if i < 0 || i > n {
 		return
 	}
-	r := h.s[i]
-	if i != n {
-		h.swap(i, n)
-	}
-	h.s[n] = nil
+	r := h.s[i].r
+	last := h.s[n]
+	h.s[n] = heapSlot{}
 	h.s = h.s[:n]
 	if i != n {
-		h.fix(i)
+		h.set(i, last)
+		h.fixSlot(i)
 	}
 	r.heapIdx = -1
 }
 
+// fix restores order after the runner at i changed its due time.
 func (h *runnerHeap) fix(i int) {
-	if !h.down(i) {
-		h.up(i)
+	h.s[i].due = h.s[i].r.dueNs
+	h.fixSlot(i)
+}
+
+func (h *runnerHeap) fixSlot(i int) {
+	x := h.s[i]
+	if j := h.down(i, x); j == i {
+		h.up(i, x)
 	}
 }
 
-func (h *runnerHeap) up(j int) {
+// up moves x, which belongs at j or above, into place.
+func (h *runnerHeap) up(j int, x heapSlot) {
 	for j > 0 {
 		i := (j - 1) / 2
-		if h.s[j].dueNs >= h.s[i].dueNs {
+		if x.due >= h.s[i].due {
 			break
 		}
-		h.swap(i, j)
+		h.set(j, h.s[i])
 		j = i
 	}
+	h.set(j, x)
 }
 
-func (h *runnerHeap) down(i0 int) bool {
-	i, n := i0, len(h.s)
+// down moves x, which belongs at i or below, into place and returns where.
+func (h *runnerHeap) down(i int, x heapSlot) int {
+	n := len(h.s)
 	for {
 		l := 2*i + 1
 		if l >= n {
 			break
 		}
 		j := l
-		if r := l + 1; r < n && h.s[r].dueNs < h.s[l].dueNs {
+		if r := l + 1; r < n && h.s[r].due < h.s[l].due {
 			j = r
 		}
-		if h.s[j].dueNs >= h.s[i].dueNs {
+		if h.s[j].due >= x.due {
 			break
 		}
-		h.swap(i, j)
+		h.set(i, h.s[j])
 		i = j
 	}
-	return i > i0
+	h.set(i, x)
+	return i
 }
