@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp/cmpopts"
-
 	"github.com/seesawd/seesawd/internal/testenv"
 )
 
@@ -38,10 +36,6 @@ func (c *labelConn) Receive(b []byte) (int, error) {
 }
 
 func (c *labelConn) set(label string) { c.label, c.n = label, 0 }
-
-var sortServices = cmpopts.SortSlices(func(a, b Service) bool { return a.Key().String() < b.Key().String() })
-
-var sortDests = cmpopts.SortSlices(func(a, b Destination) bool { return a.Address.Less(b.Address) })
 
 // TestIntegrationCapture builds the state the captured replies describe
 // (the expectations in capture_test.go) and checks it reads back.

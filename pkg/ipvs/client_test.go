@@ -485,3 +485,32 @@ func TestKernelCaptures(t *testing.T) {
 		t.Errorf("captured Apply: %v, %v", errs, err)
 	}
 }
+
+func TestDumpAllFake(t *testing.T) {
+	ctx := context.Background()
+	k := newFakeKernel()
+	c := newFakeClient(t, k, Config{})
+	var ops []Op
+	for i := 0; i < 30; i++ {
+		ops = append(ops, Op{Kind: OpCreateService, Service: svcN(i)})
+		for j := 0; j < i%4; j++ {
+			ops = append(ops, Op{Kind: OpCreateDestination, Service: svcN(i),
+				Destination: Destination{Address: netip.AddrFrom4([4]byte{10, 1, byte(i), byte(j + 1)}), Port: 80, Weight: 1}})
+		}
+	}
+	if _, err := c.Apply(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.DumpAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 30 {
+		t.Fatalf("DumpAll: %d services", len(all))
+	}
+	for i, sd := range all {
+		if sd.Service.Key() != svcN(i).Key() || len(sd.Destinations) != i%4 {
+			t.Errorf("DumpAll[%d] = %v with %d destinations, want %v with %d", i, sd.Service, len(sd.Destinations), svcN(i), i%4)
+		}
+	}
+}

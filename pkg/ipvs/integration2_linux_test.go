@@ -251,6 +251,31 @@ func TestIntegrationApply(t *testing.T) {
 	}
 	count(nsvc, nsvc*ndst)
 
+	// DumpAll sees the same as Services + Destinations.
+	all, err := c.DumpAll(ctx)
+	if err != nil {
+		t.Fatalf("DumpAll: %v", err)
+	}
+	svcsNow, err := c.Services(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(svcsNow) {
+		t.Fatalf("DumpAll has %d services, Services %d", len(all), len(svcsNow))
+	}
+	for i, sd := range all {
+		ds, err := c.Destinations(ctx, svcsNow[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmpDiff(svcsNow[i], sd.Service, ignoreStats); d != "" {
+			t.Fatalf("DumpAll service %d (-want +got):\n%s", i, d)
+		}
+		if d := cmpDiff(ds, sd.Destinations, ignoreDestCounters); d != "" {
+			t.Fatalf("DumpAll destinations of %v (-want +got):\n%s", sd.Service, d)
+		}
+	}
+
 	// Update every weight to 42 and check one service both ways.
 	ops = ops[:0]
 	for i := range svcs {
@@ -402,6 +427,20 @@ func TestIntegrationScale(t *testing.T) {
 		t.Errorf("ipvsadm sees %d services", n)
 	}
 	measure("dump", dumpAll)
+	measure("dump (DumpAll)", func() error {
+		all, err := l.c.DumpAll(ctx)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, sd := range all {
+			n += len(sd.Destinations)
+		}
+		if len(all) != nsvc || n != nsvc*ndst {
+			return fmt.Errorf("DumpAll: %d services, %d destinations", len(all), n)
+		}
+		return nil
+	})
 	measure("remove (Apply)", func() error { return applyAll(removes) })
 	measure("create (one by one)", func() error {
 		for _, op := range creates {

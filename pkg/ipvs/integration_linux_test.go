@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp/cmpopts"
-
 	"github.com/seesawd/seesawd/internal/testenv"
 )
 
@@ -78,9 +76,6 @@ func (l *lab) save() []admService {
 	return parseIpvsadmSave(l.t, l.sh("ipvsadm -Sn"))
 }
 
-var ignoreStats = cmpopts.IgnoreFields(Service{}, "Stats")
-var ignoreDestCounters = cmpopts.IgnoreFields(Destination{}, "Stats", "ActiveConns", "InactiveConns", "PersistentConns")
-
 func TestIntegrationInfoAndTimeouts(t *testing.T) {
 	l := newLab(t)
 	ctx := l.ctx()
@@ -131,8 +126,6 @@ type svcCase struct {
 	want Service
 	adm  admService
 }
-
-func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func serviceCases() []svcCase {
 	v4 := mustAddr("10.0.0.1")

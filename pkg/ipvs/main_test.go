@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/seesawd/seesawd/test/vm"
 )
@@ -18,3 +19,12 @@ func cmpDiff(want, got any, opts ...cmp.Option) string {
 	opts = append(opts, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }))
 	return cmp.Diff(want, got, opts...)
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+var (
+	ignoreStats        = cmpopts.IgnoreFields(Service{}, "Stats")
+	ignoreDestCounters = cmpopts.IgnoreFields(Destination{}, "Stats", "ActiveConns", "InactiveConns", "PersistentConns")
+	sortServices       = cmpopts.SortSlices(func(a, b Service) bool { return a.Key().String() < b.Key().String() })
+	sortDests          = cmpopts.SortSlices(func(a, b Destination) bool { return a.Address.Less(b.Address) })
+)
