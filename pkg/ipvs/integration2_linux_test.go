@@ -127,6 +127,21 @@ func TestIntegrationTraffic(t *testing.T) {
 		t.Errorf("ipvsadm --stats destination row %q, pkg/ipvs %q", drow, statsRow(ds[0].Stats))
 	}
 
+	// Connection counts agree with ipvsadm's ActiveConn and InActConn
+	// columns (closed connections linger as inactive).
+	list := parseIpvsadmList(t, l.sh("ipvsadm -Ln"))
+	lrow := list.Dests["TCP 10.10.1.100:80"]["10.10.2.2:8080"]
+	ds, err = l.c.Destinations(ctx, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Masq", "1", strconv.Itoa(int(ds[0].ActiveConns)), strconv.Itoa(int(ds[0].InactiveConns))}; strings.Join(lrow, " ") != strings.Join(want, " ") {
+		t.Errorf("ipvsadm -Ln row %q, pkg/ipvs %q", lrow, want)
+	}
+	if ds[0].ActiveConns+ds[0].InactiveConns == 0 {
+		t.Errorf("no connections counted on the destination: %+v", ds[0])
+	}
+
 	// Zero this service: counters read back zero both ways.
 	if err := l.c.Zero(ctx, &svc); err != nil {
 		t.Fatalf("Zero: %v", err)
@@ -468,5 +483,4 @@ func TestIntegrationScale(t *testing.T) {
 	if n := len(l.save()); n != 0 {
 		t.Errorf("ipvsadm sees %d services after removing all", n)
 	}
-	_ = strconv.Itoa
 }
