@@ -77,7 +77,7 @@ func (op *Op) append(b []byte, h header) ([]byte, error) {
 	return b, invalid("unknown operation kind %v", op.Kind)
 }
 
-func (op *Op) error(err error, text string) error {
+func (op *Op) fail(err error, text string) error {
 	var d *Destination
 	switch op.Kind {
 	case OpCreateDestination, OpUpdateDestination, OpRemoveDestination:
@@ -115,7 +115,7 @@ func (c *Client) Apply(ctx context.Context, ops []Op) ([]error, error) {
 			start := len(b)
 			nb, err := ops[i].append(b, header{family: c.family, seq: c.seq + 1})
 			if err != nil {
-				errs[i] = ops[i].error(err, "")
+				errs[i] = ops[i].fail(err, "")
 				continue
 			}
 			b = nb
@@ -132,12 +132,12 @@ func (c *Client) Apply(ctx context.Context, ops []Op) ([]error, error) {
 		last := c.seq
 		err := c.exchange(ctx, first, last, false, nil, func(seq uint32, errno syscall.Errno, text string) {
 			k := c.idx[seq-first]
-			errs[k] = ops[k].error(errno, text)
+			errs[k] = ops[k].fail(errno, text)
 		})
 		if err != nil {
 			for _, k := range c.idx {
 				if errs[k] == nil {
-					errs[k] = ops[k].error(errors.Join(ErrNotApplied, err), "")
+					errs[k] = ops[k].fail(errors.Join(ErrNotApplied, err), "")
 				}
 			}
 			return c.notApplied(errs, ops, i, err)
@@ -150,7 +150,7 @@ func (c *Client) Apply(ctx context.Context, ops []Op) ([]error, error) {
 func (c *Client) notApplied(errs []error, ops []Op, from int, err error) ([]error, error) {
 	for k := from; k < len(ops); k++ {
 		if errs[k] == nil {
-			errs[k] = ops[k].error(errors.Join(ErrNotApplied, err), "")
+			errs[k] = ops[k].fail(errors.Join(ErrNotApplied, err), "")
 		}
 	}
 	if err == ErrClosed {

@@ -194,7 +194,9 @@ func (c *Client) end(stop func() bool) {
 // drain reads what is left of a dump an earlier call abandoned, so that the
 // kernel (which runs one dump per socket at a time) accepts the next one.
 func (c *Client) drain() {
-	_ = c.conn.SetDeadline(time.Now().Add(time.Second))
+	// The kernel queues each part of a dump while the previous one is being
+	// read, so whatever is left is already queued: no need to wait long.
+	_ = c.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
 	for {
 		n, err := c.conn.Receive(c.rbuf)
 		if err != nil {

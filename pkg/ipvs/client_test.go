@@ -397,7 +397,7 @@ func (r *replayConn) Receive(b []byte) (int, error) {
 	return copy(b, d), nil
 }
 
-func readCapture(t *testing.T, names ...string) [][]byte {
+func readCapture(t testing.TB, names ...string) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for _, n := range names {

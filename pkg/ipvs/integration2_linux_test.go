@@ -142,6 +142,30 @@ func TestIntegrationTraffic(t *testing.T) {
 		t.Errorf("no connections counted on the destination: %+v", ds[0])
 	}
 
+	// Make it persistent: one more connection leaves a persistence
+	// template, counted on the destination as a persistent connection.
+	psvc := svc
+	psvc.Flags, psvc.Timeout = Persistent, 300
+	if err := l.c.UpdateService(ctx, psvc); err != nil {
+		t.Fatalf("UpdateService: %v", err)
+	}
+	if err := cl.Do(func() error {
+		c, err := net.DialTimeout("tcp", "10.10.1.100:80", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}); err != nil {
+		t.Fatalf("persistent connection: %v", err)
+	}
+	if ds, err = l.c.Destinations(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	prow := parseIpvsadmList(t, l.sh("ipvsadm -Ln --persistent-conn")).Dests["TCP 10.10.1.100:80"]["10.10.2.2:8080"]
+	if ds[0].PersistentConns != 1 || len(prow) < 2 || prow[1] != "1" {
+		t.Errorf("persistent connections: pkg/ipvs %d, ipvsadm row %q; want 1", ds[0].PersistentConns, prow)
+	}
+
 	// Zero this service: counters read back zero both ways.
 	if err := l.c.Zero(ctx, &svc); err != nil {
 		t.Fatalf("Zero: %v", err)
