@@ -508,3 +508,51 @@ func TestIntegrationScale(t *testing.T) {
 		t.Errorf("ipvsadm sees %d services after removing all", n)
 	}
 }
+
+// failingConn fails the Nth Receive with a timeout, as if the reply had
+// been too slow, leaving the rest of the kernel's reply unread.
+type failingConn struct {
+	Conn
+	failAt, n int
+}
+
+func (f *failingConn) Receive(b []byte) (int, error) {
+	f.n++
+	if f.n == f.failAt {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return f.Conn.Receive(b)
+}
+
+// TestIntegrationAbandonedDump abandons a multi-part dump half-way, as a
+// timeout would, and checks the next dump is whole: the kernel runs one
+// dump per socket and refuses another (EBUSY) until the first is read out.
+func TestIntegrationAbandonedDump(t *testing.T) {
+	l := newLab(t)
+	ctx := l.ctx()
+	raw, err := dial(&Config{NetNSPath: "/run/netns/" + l.ns.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &failingConn{Conn: raw}
+	c, err := New(&Config{Conn: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var ops []Op
+	for i := 0; i < 600; i++ { // several datagrams' worth
+		ops = append(ops, Op{Kind: OpCreateService, Service: Service{Protocol: TCP, Address: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 80}})
+	}
+	if errs, err := c.Apply(ctx, ops); err != nil || errors.Join(errs...) != nil {
+		t.Fatalf("Apply: %v %v", err, errors.Join(errs...))
+	}
+	fc.n, fc.failAt = 0, 2
+	if _, err := c.Services(ctx); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("dump with a failed read: %v", err)
+	}
+	all, err := c.Services(ctx)
+	if err != nil || len(all) != 600 {
+		t.Fatalf("next dump: %d services, %v; want 600", len(all), err)
+	}
+}
