@@ -7,21 +7,30 @@ import (
 	"time"
 )
 
+// testItem is a deadlineHeap element.
+type testItem struct {
+	deadline time.Time
+	heapIdx  int
+}
+
+func (e *testItem) when() time.Time { return e.deadline }
+func (e *testItem) setIndex(i int)  { e.heapIdx = i }
+
 // Both heaps pop in order after random pushes and removals.
 func TestHeaps(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	epoch := time.Unix(0, 0)
 	var rh runnerHeap
-	var dh deadlineHeap[*connEntry]
+	var dh deadlineHeap[*testItem]
 	var rs []*runner
-	var es []*connEntry
+	var es []*testItem
 	for range 500 {
 		at := epoch.Add(time.Duration(rnd.IntN(1000)) * time.Millisecond)
 		r := &runner{}
 		r.setNext(at, epoch)
 		rh.push(r)
 		rs = append(rs, r)
-		e := &connEntry{deadline: at}
+		e := &testItem{deadline: at}
 		dh.push(e)
 		es = append(es, e)
 	}
