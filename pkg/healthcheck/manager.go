@@ -87,9 +87,12 @@ type Manager struct {
 	quit    chan struct{}
 	stopped chan struct{}
 	closeMu sync.Once
-	ctx     context.Context // cancelled by Close, ends in-flight blocking checks
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// updateMu serializes Update; live is the set of keys it applied last.
+	updateMu sync.Mutex
+	live     map[string]bool
+	ctx      context.Context // cancelled by Close, ends in-flight blocking checks
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	inboxMu sync.Mutex
 	inbox   []completion
@@ -106,8 +109,15 @@ type Manager struct {
 	pend    []Transition
 }
 
+// keyedCheck is a validated Check with its definition's key.
+type keyedCheck struct {
+	id  string
+	def Definition
+	key string
+}
+
 type updateReq struct {
-	checks   []Check
+	checks   []keyedCheck
 	checkers map[string]Checker
 	done     chan struct{}
 }
@@ -205,8 +215,13 @@ func (m *Manager) Transitions() <-chan []Transition { return m.out }
 // validated first; on any error nothing changes. Checks whose definition
 // is unchanged keep their state, counters and schedule.
 func (m *Manager) Update(ctx context.Context, checks []Check) error {
+	// Updates are serialized, so the keys applied last are the keys live
+	// now: only new definitions need a checker built (an HTTPS check reads
+	// its CA and key files), unchanged ones keep theirs.
+	m.updateMu.Lock()
+	defer m.updateMu.Unlock()
 	seen := make(map[string]bool, len(checks))
-	norm := make([]Check, len(checks))
+	norm := make([]keyedCheck, len(checks))
 	checkers := make(map[string]Checker)
 	for i, c := range checks {
 		if c.ID == "" {
@@ -220,9 +235,9 @@ func (m *Manager) Update(ctx context.Context, checks []Check) error {
 		if err := d.Validate(); err != nil {
 			return fmt.Errorf("healthcheck: check %q: %w", c.ID, err)
 		}
-		norm[i] = Check{ID: c.ID, Definition: d}
 		k := d.Key()
-		if _, ok := checkers[k]; ok {
+		norm[i] = keyedCheck{id: c.ID, def: d, key: k}
+		if _, ok := checkers[k]; ok || m.live[k] {
 			continue
 		}
 		ch, err := m.newChecker(d)
@@ -241,10 +256,15 @@ func (m *Manager) Update(ctx context.Context, checks []Check) error {
 	}
 	select {
 	case <-req.done:
-		return nil
 	case <-m.stopped:
 		return ErrClosed
 	}
+	live := make(map[string]bool, len(norm))
+	for _, c := range norm {
+		live[c.key] = true
+	}
+	m.live = live
+	return nil
 }
 
 // Snapshot returns the status of every check ID, sorted by ID.
@@ -466,28 +486,37 @@ func (m *Manager) apply(req updateReq) {
 	newIDs := make(map[string]*runner, len(req.checks))
 	keep := make(map[string]*runner, len(req.checkers))
 	for _, c := range req.checks {
-		k := c.Definition.Key()
+		k := c.key
 		r := keep[k]
 		if r == nil {
 			r = m.runners[k]
 			if r == nil {
-				r = m.newRunner(k, c.Definition, req.checkers[k], now)
+				ch := req.checkers[k]
+				if ch == nil {
+					// Update skips keys it believes live; should that ever
+					// be wrong, build here rather than run without a checker.
+					var err error
+					if ch, err = m.newChecker(c.def); err != nil {
+						ch = failingChecker{err}
+					}
+				}
+				r = m.newRunner(k, c.def, ch, now)
 			}
 			r.owners = r.owners[:0]
 			keep[k] = r
 		}
-		r.owners = append(r.owners, c.ID)
-		newIDs[c.ID] = r
+		r.owners = append(r.owners, c.id)
+		newIDs[c.id] = r
 		// Tell the consumer when what it knows of this ID changes owner runner.
 		from := StateUnknown
-		if old := m.ids[c.ID]; old != nil {
+		if old := m.ids[c.id]; old != nil {
 			if old == r {
 				continue
 			}
 			from = old.state
 		}
 		if r.state != from {
-			m.pend = append(m.pend, Transition{ID: c.ID, From: from, To: r.state, Time: now})
+			m.pend = append(m.pend, Transition{ID: c.id, From: from, To: r.state, Time: now})
 		}
 	}
 	for k, r := range m.runners {
@@ -625,3 +654,8 @@ func (h *runnerHeap) down(i int, x heapSlot) int {
 	h.set(i, x)
 	return i
 }
+
+// failingChecker fails every run with its error.
+type failingChecker struct{ err error }
+
+func (f failingChecker) Check(context.Context) Result { return Result{Time: time.Now(), Err: f.err} }

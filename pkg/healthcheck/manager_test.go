@@ -46,13 +46,15 @@ func (f *fakeChecker) Check(ctx context.Context) Result {
 
 // fakes maps a definition key to its fake; the factory creates them on demand.
 type fakes struct {
-	mu sync.Mutex
-	m  map[string]*fakeChecker
+	mu     sync.Mutex
+	m      map[string]*fakeChecker
+	builds int
 }
 
 func (f *fakes) factory(d Definition) (Checker, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.builds++
 	if f.m == nil {
 		f.m = make(map[string]*fakeChecker)
 	}
@@ -238,8 +240,12 @@ func TestManagerReload(t *testing.T) {
 		b2 := b
 		b2.Fall = 5
 		c := mdef("10.0.0.4:80", 1, 1)
+		builds := f.builds
 		if err := m.Update(t.Context(), []Check{{"a", a}, {"a2", a}, {"b", b2}, {"c", c}}); err != nil {
 			t.Fatal(err)
+		}
+		if n := f.builds - builds; n != 2 {
+			t.Errorf("reload built %d checkers, want 2 (only the new definitions)", n)
 		}
 		synctest.Wait()
 		got, _ := drain(m)
