@@ -211,6 +211,15 @@ func TestIntegrationSourceMarkVIP(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	hport := uint16(hl.Addr().(*net.TCPAddr).Port)
 
+	// IPv6 through both paths, TCP and HTTP.
+	tp.inClient(t, func() {
+		wantOK(t, runAsync(t, def(TypeTCP, netip.AddrPortFrom(server6, port).String())))
+		h6 := def(TypeHTTP, netip.AddrPortFrom(server6, hport).String())
+		h6.HTTP = &HTTPOptions{BodyRegexp: `^\[fd00:99::1\]:`}
+		wantOK(t, runAsync(t, h6))
+		wantOK(t, runCheck(t, h6))
+	})
+
 	// Source address: the server sees the probe come from 10.99.0.3.
 	d := def(TypeTCP, netip.AddrPortFrom(serverIP, port).String())
 	d.Source = clientIP2
@@ -220,7 +229,7 @@ func TestIntegrationSourceMarkVIP(t *testing.T) {
 	h.HTTP = &HTTPOptions{BodyRegexp: `^10\.99\.0\.3:`}
 	tp.inClient(t, func() { wantOK(t, runCheck(t, h)) })
 	for _, p := range peers() {
-		if p != clientIP2 {
+		if p.Is4() && p != clientIP2 {
 			t.Errorf("server saw a probe from %s, want %s", p, clientIP2)
 		}
 	}
@@ -248,6 +257,20 @@ func TestIntegrationSourceMarkVIP(t *testing.T) {
 	})
 	if s := p.Sockets(); s != 2 {
 		t.Errorf("pinger with two marks has %d sockets, want 2", s)
+	}
+
+	// ICMP source address: the server counts echo requests from 10.99.0.3.
+	tp.server.Sh(t, "nft add table inet c && nft add chain inet c in '{ type filter hook input priority 0; }' && "+
+		"nft add rule inet c in ip saddr 10.99.0.3 icmp type echo-request counter")
+	tp.inClient(t, func() {
+		for range 3 {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			wantOK(t, p.Ping(ctx, serverIP, clientIP2, 0))
+			cancel()
+		}
+	})
+	if out := tp.server.Sh(t, "nft list chain inet c in"); !strings.Contains(out, "packets 3 ") {
+		t.Errorf("server did not see 3 echo requests from %s:\n%s", clientIP2, out)
 	}
 
 	// Target other than the backend: the VIP, routed to the backend,
