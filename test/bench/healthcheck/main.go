@@ -39,6 +39,7 @@ var (
 	checks    = flag.Int("checks", 10000, "checks per scenario")
 	interval  = flag.Duration("interval", time.Second, "check interval")
 	timeout   = flag.Duration("timeout", 500*time.Millisecond, "check timeout")
+	coalesce  = flag.Duration("coalesce", 0, "healthcheck.Config.Coalesce (0: the default)")
 	cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of each scenario's measurement window to this prefix")
 	scenarios = flag.String("scenarios", "tcp-floor,tcp,http,icmp,tcp-naive,http-naive", "scenarios to run, in order (the naive ones last: they leave TIME_WAIT sockets and a loaded listener behind)")
 )
@@ -122,7 +123,7 @@ func coordinate() {
 		fmt.Fprintf(os.Stderr, "running %s...\n", sc)
 		w := exec.CommandContext(ctx, self, "-role=worker", "-scenario="+sc, "-targets="+targets,
 			fmt.Sprintf("-checks=%d", *checks), "-duration="+duration.String(), "-warmup="+warmup.String(),
-			"-interval="+interval.String(), "-timeout="+timeout.String(), "-cpuprofile="+*cpuprof)
+			"-interval="+interval.String(), "-timeout="+timeout.String(), "-cpuprofile="+*cpuprof, "-coalesce="+coalesce.String())
 		w.Stderr = os.Stderr
 		b, err := w.Output()
 		if err != nil {

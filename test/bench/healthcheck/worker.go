@@ -189,6 +189,7 @@ func startManager(ctx context.Context, sc string, tcpTargets, httpTargets []stri
 			h.noteErr(ri.Result.Err)
 		}
 	}}
+	cfg.Coalesce = *coalesce
 	if sc == "icmp" {
 		p = healthcheck.NewPinger(nil)
 		cfg.Pinger = p
