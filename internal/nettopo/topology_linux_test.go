@@ -11,7 +11,7 @@ import (
 )
 
 func TestIntegrationTopology(t *testing.T) {
-	testenv.Integration(t, "sysctl")
+	testenv.Integration(t, "sysctl", "ping")
 	ctx := context.Background()
 	topo, err := New(ctx, nil)
 	if err != nil {
