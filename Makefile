@@ -61,8 +61,9 @@ bench-healthcheck:
 bench-vrrp: deps
 	$(GO) run ./test/bench/vrrp
 
+## demo: two seesawd nodes fail over a VIP while a client pings it, inside the VM lab.
 demo: deps vm-prepare build
-	@if [ -x test/demo/demo.sh ]; then test/demo/demo.sh; else echo "make demo: coming with the engine issue (the daemon reconciling IPVS in the VM lab)"; fi
+	$(GO) run ./test/vm/cmd/vmrun -m 1G -smp 2 -timeout 5m -- test/demo/demo.sh
 
 clean:
 	rm -rf $(BIN)
