@@ -328,6 +328,11 @@ func (p *pair) failover() {
 	p.holdExclusive(p.hi, 2*advert+500*time.Millisecond, "after preemption")
 	p.waitReplies(time.Now(), 5, 2*time.Second, "client reaches the preempting master")
 
+	capture, err := p.lo.node.Capture(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer capture.Stop()
 	p.hi.stopping = true
 	if err := p.hi.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -347,6 +352,19 @@ func (p *pair) failover() {
 	}
 	p.waitClientNeighbor(p.lo, 2*time.Second, "after graceful stop")
 	p.waitReplies(time.Now(), 5, 2*time.Second, "client reaches the backup after graceful stop")
+	frames, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	for _, f := range frames {
+		if f.Kind == nettopo.FrameVRRP && f.Src.String() == p.hi.node.MAC.String() && f.VRID == p.hi.inst.VRID && f.Priority == 0 {
+			zero++
+		}
+	}
+	if zero == 0 {
+		t.Errorf("graceful stop: %s sent no priority-0 advert for VRID %d that %s received", p.hi, p.hi.inst.VRID, p.lo.node.Short)
+	}
 	if hi, _ := p.holders(); hi {
 		t.Errorf("graceful stop: %s left %v on its interface", p.hi, p.vip)
 	}
