@@ -345,16 +345,34 @@ func TestIntegrationDetection(t *testing.T) {
 		case <-time.After(2 * interval):
 			t.Fatal("not up")
 		}
-		tick := time.NewTicker(interval)
+		// Toggle right after each run, so that the runs see the backend
+		// alternately down and up whatever nft's latency.
+		lastRuns := uint64(0)
+		nextRun := func() {
+			t.Helper()
+			deadline := time.Now().Add(3 * interval)
+			for time.Now().Before(deadline) {
+				st, err := m.Snapshot(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st[0].Runs > lastRuns {
+					lastRuns = st[0].Runs
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			t.Fatal("no run for 3 intervals")
+		}
+		nextRun()
 		for i := range 10 {
 			if i%2 == 0 {
 				nft(reject)
 			} else {
 				nft("nft flush chain inet f in")
 			}
-			<-tick.C
+			nextRun()
 		}
-		tick.Stop()
 		nft("nft flush chain inet f in")
 		time.Sleep(interval)
 		select {
