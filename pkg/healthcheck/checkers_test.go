@@ -125,7 +125,7 @@ func TestTCPConnect(t *testing.T) {
 			wantOK(t, run(t, def(TypeTCP, up)))
 			r := run(t, def(TypeTCP, down))
 			wantFail(t, r, ErrRefused, "connect")
-			if r.Latency > 100*time.Millisecond {
+			if r.Latency > 150*time.Millisecond {
 				t.Errorf("refusal took %v, want immediate", r.Latency)
 			}
 		})
@@ -440,7 +440,7 @@ func TestUDP(t *testing.T) {
 				return
 			}
 			wantFail(t, r, tt.wantErr, tt.substr)
-			if tt.wantErr == ErrRefused && r.Latency > 100*time.Millisecond {
+			if tt.wantErr == ErrRefused && r.Latency > 150*time.Millisecond {
 				t.Errorf("port unreachable took %v, want immediate failure", r.Latency)
 			}
 		})
