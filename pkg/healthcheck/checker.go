@@ -72,9 +72,9 @@ func dialer(d Definition, network string, linger0 bool) *net.Dialer {
 func classify(t Type, target, op string, err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		err = fmt.Errorf("%w: %w", ErrTimeout, err)
+		err = &kindError{ErrTimeout, err}
 	case errors.Is(err, syscall.ECONNREFUSED):
-		err = fmt.Errorf("%w: %w", ErrRefused, err)
+		err = &kindError{ErrRefused, err}
 	}
 	return &CheckError{Type: t, Target: target, Op: op, Err: err}
 }

@@ -220,7 +220,7 @@ func (e *connEntry) judge(eof bool) bool {
 	if decided || eof {
 		e.decided, e.detail, e.err = true, detail, err
 		if !decided {
-			e.err = fmt.Errorf("%w: reply ended undecided", ErrMismatch)
+			e.err = mismatch("reply ended undecided")
 		}
 		return true
 	}
@@ -369,7 +369,7 @@ func (c *connector) loop() {
 			e := c.heap.pop()
 			delete(c.pending, e.fd)
 			e.decided = false
-			e.err = fmt.Errorf("%w after %v", ErrTimeout, now.Sub(e.start).Round(time.Millisecond))
+			e.err = timeout("timeout after %v", now.Sub(e.start).Round(time.Millisecond))
 			done = append(done, e)
 		}
 		exit := false

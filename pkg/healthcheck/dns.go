@@ -31,7 +31,7 @@ func (c *dnsChecker) Check(ctx context.Context) Result {
 		}
 		n, err := checkDNSAnswer(reply, id, o.Name, o.QType, o.Expect)
 		if err != nil {
-			return "", &CheckError{Type: TypeDNS, Target: c.target, Op: "answer", Err: fmt.Errorf("%w: %w", ErrMismatch, err)}
+			return "", &CheckError{Type: TypeDNS, Target: c.target, Op: "answer", Err: &kindError{ErrMismatch, err}}
 		}
 		return fmt.Sprintf("%d %s record(s)", n, o.QType), nil
 	})

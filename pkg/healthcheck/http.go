@@ -128,16 +128,16 @@ func (c *httpChecker) judge(reply []byte, eof bool) (bool, string, error) {
 	i := bytes.Index(reply, []byte("\r\n"))
 	if i < 0 {
 		if eof || len(reply) > 1024 {
-			return fail("read response", "", fmt.Errorf("%w: no status line in %q", ErrMismatch, truncate(reply)))
+			return fail("read response", "", mismatch("no status line in %q", truncate(reply)))
 		}
 		return false, "", nil
 	}
 	code, status, ok := parseStatusLine(reply[:i])
 	if !ok {
-		return fail("read response", "", fmt.Errorf("%w: malformed status line %q", ErrMismatch, truncate(reply[:i])))
+		return fail("read response", "", mismatch("malformed status line %q", truncate(reply[:i])))
 	}
 	if !statusOK(c.d.HTTP.Status, code) {
-		return fail("status", status, fmt.Errorf("%w: status %q", ErrMismatch, status))
+		return fail("status", status, mismatch("unexpected status %q", status))
 	}
 	if c.bodyRe == nil {
 		return true, status, nil
@@ -147,11 +147,11 @@ func (c *httpChecker) judge(reply []byte, eof bool) (bool, string, error) {
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(reply)), c.hreq)
 	if err != nil {
-		return fail("read response", status, fmt.Errorf("%w: %w", ErrMismatch, err))
+		return fail("read response", status, &kindError{ErrMismatch, err})
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if !c.bodyRe.Match(body) {
-		return fail("body", status, fmt.Errorf("%w: body does not match %q", ErrMismatch, c.bodyRe.String()))
+		return fail("body", status, mismatch("body does not match %q", c.bodyRe.String()))
 	}
 	return true, status, nil
 }
@@ -209,7 +209,7 @@ func (c *httpChecker) check(ctx context.Context) (string, error) {
 	defer resp.Body.Close()
 	detail := resp.Status
 	if !statusOK(c.d.HTTP.Status, resp.StatusCode) {
-		return detail, &CheckError{Type: c.typ, Target: c.target, Op: "status", Err: fmt.Errorf("%w: status %q", ErrMismatch, resp.Status)}
+		return detail, &CheckError{Type: c.typ, Target: c.target, Op: "status", Err: mismatch("unexpected status %q", resp.Status)}
 	}
 	if c.bodyRe != nil {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -217,7 +217,7 @@ func (c *httpChecker) check(ctx context.Context) (string, error) {
 			return detail, classify(c.typ, c.target, "read body", err)
 		}
 		if !c.bodyRe.Match(body) {
-			return detail, &CheckError{Type: c.typ, Target: c.target, Op: "body", Err: fmt.Errorf("%w: body does not match %q", ErrMismatch, c.bodyRe.String())}
+			return detail, &CheckError{Type: c.typ, Target: c.target, Op: "body", Err: mismatch("body does not match %q", c.bodyRe.String())}
 		}
 	}
 	return detail, nil

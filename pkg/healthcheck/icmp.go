@@ -280,7 +280,7 @@ func (p *Pinger) sweep() {
 		p.mu.Unlock()
 		for i, e := range expired {
 			e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: &CheckError{Type: TypeICMP, Target: e.dst.String(), Op: "echo",
-				Err: fmt.Errorf("%w: no echo reply after %v", ErrTimeout, now.Sub(e.start).Round(time.Millisecond))}})
+				Err: timeout("no echo reply after %v", now.Sub(e.start).Round(time.Millisecond))}})
 			expired[i] = nil
 		}
 		expired = expired[:0]

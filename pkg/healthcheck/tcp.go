@@ -39,7 +39,7 @@ func (c *tcpChecker) judge(reply []byte, eof bool) (bool, string, error) {
 	case ok:
 		return true, "reply matched", nil
 	case decided || eof:
-		return true, "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: fmt.Errorf("%w: got %q", ErrMismatch, truncate(reply))}
+		return true, "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: mismatch("got %q", truncate(reply))}
 	}
 	return false, "", nil
 }
@@ -112,7 +112,7 @@ func (c *tcpChecker) Check(ctx context.Context) Result {
 				if ok {
 					return "reply matched", nil
 				}
-				return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: fmt.Errorf("%w: got %q", ErrMismatch, truncate(buf))}
+				return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: mismatch("got %q", truncate(buf))}
 			}
 			if rerr != nil {
 				if errors.Is(rerr, io.EOF) {
@@ -121,7 +121,7 @@ func (c *tcpChecker) Check(ctx context.Context) Result {
 				return "", classify(TypeTCP, c.target, "read", rerr)
 			}
 		}
-		return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: fmt.Errorf("%w: got %q", ErrMismatch, truncate(buf))}
+		return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: mismatch("got %q", truncate(buf))}
 	})
 }
 

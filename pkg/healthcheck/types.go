@@ -137,3 +137,18 @@ func (e *CheckError) Error() string {
 
 // Unwrap returns the cause.
 func (e *CheckError) Unwrap() error { return e.Err }
+
+// kindError classifies a cause as one of the package's sentinel errors
+// without repeating the sentinel's text: errors.Is matches both.
+type kindError struct{ kind, cause error }
+
+func (e *kindError) Error() string   { return e.cause.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+func mismatch(format string, args ...any) error {
+	return &kindError{ErrMismatch, fmt.Errorf(format, args...)}
+}
+
+func timeout(format string, args ...any) error {
+	return &kindError{ErrTimeout, fmt.Errorf(format, args...)}
+}

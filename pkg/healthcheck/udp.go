@@ -36,7 +36,7 @@ func (c *udpChecker) Check(ctx context.Context) Result {
 			return "", err
 		}
 		if !matchUDP(c.d.UDP.Match, c.d.UDP.Expect, c.re, reply) {
-			return "", &CheckError{Type: TypeUDP, Target: c.target, Op: "match", Err: fmt.Errorf("%w: got %q", ErrMismatch, truncate(reply))}
+			return "", &CheckError{Type: TypeUDP, Target: c.target, Op: "match", Err: mismatch("got %q", truncate(reply))}
 		}
 		return fmt.Sprintf("%d byte reply", len(reply)), nil
 	})
