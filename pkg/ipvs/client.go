@@ -59,8 +59,20 @@ const (
 	defaultTimeout    = 30 * time.Second
 	defaultBatchOps   = 1024
 	defaultBatchBytes = 256 << 10
-	readBufSize       = 128 << 10 // two 64 KiB datagrams (see sockConn.Receive)
 )
+
+// recvSlot is the buffer offered to the kernel for each datagram. The
+// kernel sizes the buffers of a dump from the largest read the socket has
+// made (up to 32 KiB), and allocating 32 KiB per dump step, twice per
+// destination dump, cost more kernel time than the whole rest of the dump.
+// min(page size, 8 KiB) is never below NLMSG_GOODSIZE, the smallest dump
+// buffer, and the kernel trims its dump buffers to the size it sized them
+// for, so no datagram is ever longer (one that were would be an error,
+// never cut silently).
+var recvSlot = min(os.Getpagesize(), 8192)
+
+// readBufSize holds two datagrams (see sockConn.Receive).
+var readBufSize = 2 * recvSlot
 
 // Client talks to the kernel's IPVS over generic netlink. It is safe for
 // concurrent use: calls are serialised on one socket.
