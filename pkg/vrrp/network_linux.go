@@ -57,7 +57,7 @@ func (l *linuxNetwork) linkInfo(lk netlink.Link) (Link, error) {
 		HardwareAddr: a.HardwareAddr,
 		Up:           a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0,
 	}
-	v4, err := l.h.AddrList(lk, netlink.FAMILY_V4)
+	v4, err := l.addrList(lk, netlink.FAMILY_V4)
 	if err != nil {
 		return out, err
 	}
@@ -70,7 +70,7 @@ func (l *linuxNetwork) linkInfo(lk netlink.Link) (Link, error) {
 			out.Addrs4 = append(out.Addrs4, ip)
 		}
 	}
-	v6, err := l.h.AddrList(lk, netlink.FAMILY_V6)
+	v6, err := l.addrList(lk, netlink.FAMILY_V6)
 	if err != nil {
 		return out, err
 	}
@@ -82,6 +82,21 @@ func (l *linuxNetwork) linkInfo(lk netlink.Link) (Link, error) {
 		}
 	}
 	return out, nil
+}
+
+// addrList lists lk's addresses, retrying a dump the kernel interrupted
+// because addresses changed meanwhile (common while many VIPs are added at
+// once): the partial result of an interrupted dump must not be trusted.
+func (l *linuxNetwork) addrList(lk netlink.Link, family int) ([]netlink.Addr, error) {
+	var err error
+	for range 5 {
+		var addrs []netlink.Addr
+		addrs, err = l.h.AddrList(lk, family)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return addrs, err
+		}
+	}
+	return nil, fmt.Errorf("vrrp: list addresses of %s: %w", lk.Attrs().Name, err)
 }
 
 func (l *linuxNetwork) iface(name string) (*net.Interface, error) {
