@@ -17,6 +17,7 @@ check qemu-system-x86_64 qemu-system-x86
 check cpio cpio
 check depmod kmod
 check gzip gzip
+check sysctl procps
 bb=$(command -v busybox 2>/dev/null || true)
 if [ -z "$bb" ] || ldd "$bb" >/dev/null 2>&1; then missing="$missing busybox-static"; fi
 if [ -n "$missing" ]; then
