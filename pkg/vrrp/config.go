@@ -26,9 +26,11 @@ type InstanceConfig struct {
 	Preempt bool
 	// PreemptDelay holds preemption off until a lower priority master has been seen that long.
 	PreemptDelay time.Duration
-	// Accept is RFC 5798 Accept_Mode. Linux accepts traffic for any address on an
-	// interface and this package installs no filter, so a non-owner master answers for
-	// its virtual addresses either way: Accept false only logs a warning at Run.
+	// Accept is RFC 5798 Accept_Mode. When it is false and the instance is not the
+	// address owner (priority 255), the Node, while master, drops incoming IP packets
+	// addressed to the virtual addresses through Network.AcceptFilter (on Linux an
+	// nftables table, see FilterTable); ARP and IPv6 neighbour discovery for them are
+	// still answered. pkg/config defaults it to true.
 	Accept bool
 	// UnicastPeers replaces the multicast group with these destinations and only
 	// accepts advertisements from them.

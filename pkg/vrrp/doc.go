@@ -12,5 +12,7 @@
 //   - Node (node.go, *_linux.go) owns the sockets, timers and netlink: it
 //     receives and validates advertisements, runs the machines on one
 //     goroutine, adds and removes virtual addresses, and sends gratuitous ARP
-//     and unsolicited neighbour advertisements.
+//     and unsolicited neighbour advertisements. Masters in Accept_Mode False
+//     (RFC 5798 section 6.4.3) drop packets to their virtual addresses through
+//     an AcceptFilter (noaccept_linux.go, nftables over netlink).
 package vrrp

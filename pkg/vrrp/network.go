@@ -27,7 +27,28 @@ type Network interface {
 	// It returns once the subscription is open. If the subscription fails later it
 	// sends a WatchFailed event and stops.
 	Watch(ctx context.Context, ch chan<- NetEvent) error
+	// AcceptFilter installs, empty, the filter that enforces Accept_Mode False and
+	// returns it. Installing it again replaces a filter left behind by an earlier run.
+	AcceptFilter() (AcceptFilter, error)
 }
+
+// AcceptFilter enforces RFC 5798 Accept_Mode False (section 6.4.3): a master that is
+// not the address owner must not accept packets addressed to its virtual addresses.
+// The filter drops incoming IP packets whose destination is one of the addresses it
+// holds, except IPv6 neighbour solicitations and advertisements so that neighbour
+// unreachability detection keeps working; ARP is not IP and is never filtered.
+// On Linux it is the nftables table FilterTable.
+type AcceptFilter interface {
+	// Drop starts dropping packets addressed to addr. An address already dropped is not an error.
+	Drop(addr netip.Addr) error
+	// Allow stops dropping packets addressed to addr. An address not dropped is not an error.
+	Allow(addr netip.Addr) error
+	// Close removes the filter from the kernel.
+	Close() error
+}
+
+// FilterTable is the nftables table (family inet) of the Linux AcceptFilter.
+const FilterTable = "seesawd"
 
 // Link is the state of one interface.
 type Link struct {

@@ -38,7 +38,10 @@ type Stats struct {
 	VIPReasserts  uint64
 	Announcements uint64
 	EventsDropped uint64
-	Instances     map[InstanceID]InstanceStats
+	// FilterErrors counts failures to install, update or remove the Accept_Mode
+	// filter. While it is missing the kernel accepts packets to the virtual addresses.
+	FilterErrors uint64
+	Instances    map[InstanceID]InstanceStats
 }
 
 // InstanceStats are the counters of one instance.
@@ -94,6 +97,9 @@ type Node struct {
 	watchCtx context.Context
 	netCh    chan NetEvent
 	rewatch  time.Time
+	// filter enforces Accept_Mode False; dropped counts the masters dropping each address.
+	filter  AcceptFilter
+	dropped map[netip.Addr]int
 }
 
 type sockKey struct {
@@ -274,14 +280,18 @@ func (n *Node) Run(ctx context.Context) error {
 			n.read(wctx, s, pktCh)
 		}()
 	}
+	filter := false
 	for _, inst := range n.insts {
 		n.log.Info("vrrp instance", zap.Stringer("instance", inst.m.ID()), zap.String("interface", inst.cfg.Interface),
 			zap.Uint8("vrid", inst.cfg.VRID), zap.Uint8("priority", inst.cfg.Priority),
-			zap.Duration("advert_interval", inst.cfg.AdvertInterval), zap.Stringer("checksum", inst.cfg.Checksum))
-		if !inst.cfg.Accept && inst.cfg.Priority != PriorityOwner {
-			n.log.Warn("accept mode off is not enforced: the kernel answers for virtual addresses on the interface",
-				zap.Stringer("instance", inst.m.ID()))
-		}
+			zap.Duration("advert_interval", inst.cfg.AdvertInterval), zap.Stringer("checksum", inst.cfg.Checksum),
+			zap.Bool("accept", inst.cfg.Accept))
+		filter = filter || inst.noAccept()
+	}
+	n.dropped = map[netip.Addr]int{}
+	if filter {
+		n.openFilter()
+		defer n.closeFilter()
 	}
 
 	now := n.clock.Now()
@@ -663,6 +673,7 @@ func (n *Node) do(now time.Time, acts []Action) {
 						zap.Stringer("address", p), zap.Error(err))
 				}
 			}
+			n.filterVIPs(inst, false)
 		case ActionTransition:
 			n.transition(inst, a.Event)
 		}
@@ -708,6 +719,8 @@ func (n *Node) sendAdvert(inst *instance, prio uint8) {
 }
 
 func (n *Node) becomeMaster(now time.Time, inst *instance) {
+	// Drop before adding, so no packet to a virtual address is accepted in between.
+	n.filterVIPs(inst, true)
 	for _, p := range inst.cfg.VirtualIPs {
 		if err := n.net.AddAddress(inst.cfg.Interface, p); err != nil {
 			n.log.Error("add virtual address", zap.Stringer("instance", inst.m.ID()),
@@ -773,6 +786,86 @@ func (n *Node) announce(inst *instance, a netip.Addr) {
 		return
 	}
 	n.count(func(s *Stats) { s.Announcements++ })
+}
+
+// noAccept says whether inst, as master, must not accept packets to its virtual
+// addresses: RFC 5798 section 6.4.3 lets only the address owner or Accept_Mode True do so.
+func (inst *instance) noAccept() bool {
+	return !inst.cfg.Accept && inst.cfg.Priority != PriorityOwner
+}
+
+// openFilter installs the Accept_Mode filter. A failure is logged and counted, and
+// the next master transition tries again.
+func (n *Node) openFilter() {
+	f, err := n.net.AcceptFilter()
+	if err != nil {
+		n.count(func(s *Stats) { s.FilterErrors++ })
+		n.log.Error("install accept mode filter: virtual addresses of masters with accept off stay reachable",
+			zap.Error(err))
+		return
+	}
+	n.filter = f
+	n.log.Info("accept mode filter installed: masters with accept off drop packets to their virtual addresses")
+	// After a failed start, masters may already hold addresses to drop.
+	for a, c := range n.dropped {
+		if c > 0 {
+			if err := f.Drop(a); err != nil {
+				n.count(func(s *Stats) { s.FilterErrors++ })
+				n.log.Error("accept mode filter: drop", zap.Stringer("address", a), zap.Error(err))
+			}
+		}
+	}
+}
+
+func (n *Node) closeFilter() {
+	if n.filter == nil {
+		return
+	}
+	if err := n.filter.Close(); err != nil {
+		n.count(func(s *Stats) { s.FilterErrors++ })
+		n.log.Error("remove accept mode filter", zap.Error(err))
+	}
+	n.filter = nil
+}
+
+// filterVIPs starts (drop) or stops dropping packets to the virtual addresses of inst
+// when it does not accept them. Errors are logged and counted: a master keeps its
+// addresses either way.
+func (n *Node) filterVIPs(inst *instance, drop bool) {
+	if !inst.noAccept() {
+		return
+	}
+	if n.filter == nil && drop {
+		n.openFilter()
+	}
+	for _, p := range inst.cfg.VirtualIPs {
+		a := p.Addr()
+		c := n.dropped[a]
+		op, do := "drop", c == 0
+		if drop {
+			n.dropped[a] = c + 1
+		} else {
+			if c == 0 {
+				continue
+			}
+			op, do = "allow", c == 1
+			n.dropped[a] = c - 1
+		}
+		if !do || n.filter == nil {
+			continue
+		}
+		var err error
+		if drop {
+			err = n.filter.Drop(a)
+		} else {
+			err = n.filter.Allow(a)
+		}
+		if err != nil {
+			n.count(func(s *Stats) { s.FilterErrors++ })
+			n.log.Error("accept mode filter: "+op, zap.Stringer("instance", inst.m.ID()),
+				zap.Stringer("address", a), zap.Error(err))
+		}
+	}
 }
 
 func (n *Node) transition(inst *instance, ev Event) {

@@ -23,6 +23,8 @@ type fakeNet struct {
 	ops     []string // "add PREFIX" / "del PREFIX"
 	ann     []netip.Addr
 	watchCh chan<- NetEvent
+	// filterErr fails AcceptFilter, dropErr the filter's Drop (see noaccept_test.go).
+	filterErr, dropErr error
 }
 
 func newFakeNet() *fakeNet {
