@@ -204,6 +204,10 @@ func (d Definition) Normalize() Definition {
 			d.HTTP = &HTTPOptions{Method: "GET", Path: "/", Status: []StatusRange{{200, 299}}}
 		}
 	}
+	if d.Type == TypeICMP {
+		// The port means nothing to a ping: keep it out of the key.
+		d.Target = netip.AddrPortFrom(d.Target.Addr(), 0)
+	}
 	if d.DNS != nil && d.DNS.QType == 0 {
 		o := *d.DNS
 		o.QType = dnsmessage.TypeA

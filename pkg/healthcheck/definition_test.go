@@ -102,6 +102,14 @@ func TestNormalizeDefaults(t *testing.T) {
 	}
 }
 
+func TestICMPKeyIgnoresPort(t *testing.T) {
+	a, b := baseDef(TypeICMP), baseDef(TypeICMP)
+	b.Target = netip.MustParseAddrPort("127.0.0.1:0")
+	if a.Normalize().Key() != b.Normalize().Key() {
+		t.Error("ICMP checks differing only by port have different keys")
+	}
+}
+
 func TestParseStatusRanges(t *testing.T) {
 	tests := []struct {
 		in      string
