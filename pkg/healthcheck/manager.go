@@ -142,6 +142,7 @@ type runner struct {
 	last           Result
 	runs, failures uint64
 	next, sched    time.Time
+	owedAt         time.Time // due time of a run owed while one was in flight
 	heapIdx        int
 	dueNs          int64 // next, as nanoseconds since the manager's epoch (heap key)
 	inflight, owed bool
@@ -362,7 +363,8 @@ func (m *Manager) run() {
 			r.setNext(next, m.epoch)
 			m.heap.fix(0)
 			if r.inflight {
-				r.owed, r.sched = true, due
+				// Still running (a late verdict): run again as soon as it ends.
+				r.owed, r.owedAt = true, due
 				continue
 			}
 			m.launch(r, due)
@@ -477,7 +479,7 @@ func (m *Manager) complete(r *runner, res Result, now time.Time) {
 	}
 	if r.owed {
 		r.owed = false
-		m.launch(r, r.sched)
+		m.launch(r, r.owedAt)
 	}
 }
 
