@@ -515,3 +515,45 @@ func TestManagerInjectedClock(t *testing.T) {
 		t.Errorf("transition at %v, want the injected clock's %v", got[1].Time, at)
 	}
 }
+
+// slowChecker ignores its context and takes longer than the interval.
+type slowChecker struct {
+	d          time.Duration
+	running    atomic.Int32
+	overlapped atomic.Bool
+	calls      atomic.Int32
+}
+
+func (s *slowChecker) Check(context.Context) Result {
+	if s.running.Add(1) > 1 {
+		s.overlapped.Store(true)
+	}
+	s.calls.Add(1)
+	time.Sleep(s.d)
+	s.running.Add(-1)
+	return Result{}
+}
+
+// A run that outlives its interval never overlaps the next one; the next
+// one starts as soon as it ends instead of being skipped.
+func TestManagerOverrunningCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &slowChecker{d: 1200 * time.Millisecond}
+		m := New(&Config{NewChecker: func(Definition) (Checker, error) { return sc, nil }, Coalesce: -1})
+		defer m.Close()
+		if err := m.Update(t.Context(), []Check{{"slow", mdef("10.0.0.1:80", 1, 1)}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1 * time.Second) // the first run starts within this
+		synctest.Wait()
+		start := sc.calls.Load()
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		if sc.overlapped.Load() {
+			t.Error("runs of one check overlapped")
+		}
+		if n := sc.calls.Load() - start; n != 5 {
+			t.Errorf("%d runs in 6s of 1.2s runs, want 5 back to back", n)
+		}
+	})
+}
