@@ -88,7 +88,7 @@ func (tp *topo) serveTCP(t *testing.T, addr string, handle func(net.Conn)) (port
 }
 
 func TestIntegrationICMP(t *testing.T) {
-	testenv.Integration(t, "nft")
+	testenv.Integration(t, "nft", "sysctl")
 	for _, mode := range []string{"raw", "ping-socket"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := newTopo(t)
