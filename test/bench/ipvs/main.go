@@ -8,6 +8,11 @@
 // kernel's state is checked independently with `ipvsadm -Sn`, so an
 // implementation that silently does less cannot look fast.
 //
+// Each implementation runs in a child process in a fresh network namespace:
+// the kernel keeps removed destinations in a holding list for a while, and
+// whoever re-creates 10,000 of them next in the same namespace is 10-20x
+// slower, so sharing one namespace would rank by order, not by code.
+//
 // The last line is machine readable: the ratios of pkg/ipvs's best mode to
 // moby/ipvs in this run (time for create and dump, Go bytes allocated over
 // all three steps).
@@ -16,6 +21,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -53,7 +59,6 @@ func newWork(nsvc, ndst int) work {
 // impl is one way of doing the work.
 type impl struct {
 	name   string
-	goCode bool // allocations are meaningful (Go code in this process)
 	create func(work) error
 	dump   func() (nsvc, ndst int, err error)
 	remove func(work) error
@@ -61,9 +66,9 @@ type impl struct {
 
 // sample is one measured step.
 type sample struct {
-	d      time.Duration
-	bytes  uint64
-	allocs uint64
+	D      time.Duration
+	Bytes  uint64
+	Allocs uint64
 }
 
 func measure(f func() error) (sample, error) {
@@ -74,7 +79,7 @@ func measure(f func() error) (sample, error) {
 	err := f()
 	d := time.Since(t0)
 	runtime.ReadMemStats(&b)
-	return sample{d: d, bytes: b.TotalAlloc - a.TotalAlloc, allocs: b.Mallocs - a.Mallocs}, err
+	return sample{D: d, Bytes: b.TotalAlloc - a.TotalAlloc, Allocs: b.Mallocs - a.Mallocs}, err
 }
 
 // kernelCounts reads the kernel's state through ipvsadm, independently of every library.
@@ -115,7 +120,7 @@ func median(ss []sample) sample {
 		return sample{}
 	}
 	c := append([]sample(nil), ss...)
-	sort.Slice(c, func(i, j int) bool { return c[i].d < c[j].d })
+	sort.Slice(c, func(i, j int) bool { return c[i].D < c[j].D })
 	m := c[len(c)/2]
 	// Allocation counts barely vary between rounds; report the same round's.
 	return m
@@ -126,46 +131,93 @@ func main() {
 	ndst := flag.Int("dests", 10, "NAT destinations per service")
 	rounds := flag.Int("rounds", 3, "rounds (each implementation once per round, order rotated); medians are reported")
 	only := flag.String("only", "", "comma-separated implementation names to run (default all)")
+	child := flag.String("child", "", "internal: run one implementation in this process and print its samples")
 	flag.Parse()
 
-	if err := exec.Command("ipvsadm", "-C").Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "ipvs-bench: ipvsadm -C: %v (needs root and a kernel with ip_vs)\n", err)
-		os.Exit(1)
-	}
 	w := newWork(*nsvc, *ndst)
-	impls, err := implementations()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ipvs-bench: %v\n", err)
-		os.Exit(1)
+	if *child != "" {
+		os.Exit(runChild(*child, w))
 	}
+	names := []string{"seesaw batched", "seesaw single", "moby/ipvs", "cloudflare/ipvs", "ipvsadm -R"}
 	if *only != "" {
-		keep := map[string]bool{}
-		for _, n := range strings.Split(*only, ",") {
-			keep[n] = true
-		}
-		var sel []impl
-		for _, im := range impls {
-			if keep[im.name] {
-				sel = append(sel, im)
-			}
-		}
-		impls = sel
+		names = strings.Split(*only, ",")
 	}
 	results := map[string]*result{}
-	for _, im := range impls {
-		results[im.name] = &result{}
+	for _, n := range names {
+		results[n] = &result{}
 	}
-	fmt.Printf("ipvs-bench: %d services x %d destinations, %d rounds, kernel %s\n", *nsvc, *ndst, *rounds, kernelRelease())
+	fmt.Printf("ipvs-bench: %d services x %d destinations, %d rounds, kernel %s, fresh netns per run\n", *nsvc, *ndst, *rounds, kernelRelease())
 	for r := 0; r < *rounds; r++ {
-		for k := range impls {
-			im := impls[(k+r)%len(impls)]
-			if err := runOne(im, w, results[im.name]); err != nil {
-				fmt.Fprintf(os.Stderr, "ipvs-bench: %s: %v\n", im.name, err)
+		for k := range names {
+			n := names[(k+r)%len(names)]
+			res, err := runInNetns(n, *nsvc, *ndst)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "ipvs-bench: %s: %v\n", n, err)
 				os.Exit(1)
 			}
+			results[n].create = append(results[n].create, res.create...)
+			results[n].dump = append(results[n].dump, res.dump...)
+			results[n].remove = append(results[n].remove, res.remove...)
 		}
 	}
-	report(impls, results)
+	report(names, results)
+}
+
+// childResult is what a child prints: one sample per step.
+type childResult struct {
+	Create, Dump, Remove sample
+}
+
+// runInNetns runs one implementation in a child process in a new namespace.
+func runInNetns(name string, nsvc, ndst int) (*result, error) {
+	ns := fmt.Sprintf("ipvs-bench-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ip netns add: %w: %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, self, "-child", name, "-services", fmt.Sprint(nsvc), "-dests", fmt.Sprint(ndst))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("child: %w", err)
+	}
+	var cr childResult
+	if err := json.Unmarshal(out, &cr); err != nil {
+		return nil, fmt.Errorf("child output %q: %w", out, err)
+	}
+	return &result{create: []sample{cr.Create}, dump: []sample{cr.Dump}, remove: []sample{cr.Remove}}, nil
+}
+
+func runChild(name string, w work) int {
+	// Destination creates fail with EINVAL in a namespace whose lo is down.
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "ip link set lo up: %v: %s\n", err, out)
+		return 1
+	}
+	impls, err := implementations()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, im := range impls {
+		if im.name != name {
+			continue
+		}
+		var res result
+		if err := runOne(im, w, &res); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		b, _ := json.Marshal(childResult{Create: res.create[0], Dump: res.dump[0], Remove: res.remove[0]})
+		os.Stdout.Write(b)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "unknown implementation %q\n", name)
+	return 2
 }
 
 func runOne(im impl, w work, res *result) error {
@@ -201,7 +253,7 @@ func runOne(im impl, w work, res *result) error {
 	return nil
 }
 
-func report(impls []impl, results map[string]*result) {
+func report(names []string, results map[string]*result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "implementation\tcreate\tdump\tremove\tGo alloc MB\tGo allocs\tcreate/moby\tdump/moby\talloc/moby\t")
 	moby := results["moby/ipvs"]
@@ -209,7 +261,7 @@ func report(impls []impl, results map[string]*result) {
 	var mobyB uint64
 	if moby != nil {
 		mobyC, mobyD = median(moby.create), median(moby.dump)
-		mobyB = mobyC.bytes + mobyD.bytes + median(moby.remove).bytes
+		mobyB = mobyC.Bytes + mobyD.Bytes + median(moby.remove).Bytes
 	}
 	ratio := func(a, b float64) string {
 		if b == 0 {
@@ -219,20 +271,20 @@ func report(impls []impl, results map[string]*result) {
 	}
 	type best struct{ c, d, a float64 }
 	bestSeesaw := best{c: -1}
-	for _, im := range impls {
-		r := results[im.name]
+	for _, name := range names {
+		r := results[name]
 		c, d, rm := median(r.create), median(r.dump), median(r.remove)
-		bytes, allocs := c.bytes+d.bytes+rm.bytes, c.allocs+d.allocs+rm.allocs
+		bytes, allocs := c.Bytes+d.Bytes+rm.Bytes, c.Allocs+d.Allocs+rm.Allocs
 		allocMB, allocN, allocR := "n/a (C)", "n/a", "-"
-		if im.goCode {
+		if name != "ipvsadm -R" {
 			allocMB = fmt.Sprintf("%.1f", float64(bytes)/1e6)
 			allocN = fmt.Sprint(allocs)
 			allocR = ratio(float64(bytes), float64(mobyB))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", im.name, ms(c.d), ms(d.d), ms(rm.d), allocMB, allocN,
-			ratio(c.d.Seconds(), mobyC.d.Seconds()), ratio(d.d.Seconds(), mobyD.d.Seconds()), allocR)
-		if strings.HasPrefix(im.name, "seesaw") && mobyB > 0 {
-			b := best{c: c.d.Seconds() / mobyC.d.Seconds(), d: d.d.Seconds() / mobyD.d.Seconds(), a: float64(bytes) / float64(mobyB)}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, ms(c.D), ms(d.D), ms(rm.D), allocMB, allocN,
+			ratio(c.D.Seconds(), mobyC.D.Seconds()), ratio(d.D.Seconds(), mobyD.D.Seconds()), allocR)
+		if strings.HasPrefix(name, "seesaw") && mobyB > 0 {
+			b := best{c: c.D.Seconds() / mobyC.D.Seconds(), d: d.D.Seconds() / mobyD.D.Seconds(), a: float64(bytes) / float64(mobyB)}
 			if bestSeesaw.c < 0 || b.c < bestSeesaw.c {
 				bestSeesaw.c = b.c
 			}

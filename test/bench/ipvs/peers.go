@@ -25,8 +25,7 @@ func mobyImpl() (impl, error) {
 		}
 	}
 	return impl{
-		name:   "moby/ipvs",
-		goCode: true,
+		name: "moby/ipvs",
 		create: func(w work) error {
 			for i, s := range w.services {
 				sv := svc(s)
@@ -82,8 +81,7 @@ func cloudflareImpl() (impl, error) {
 		}
 	}
 	return impl{
-		name:   "cloudflare/ipvs",
-		goCode: true,
+		name: "cloudflare/ipvs",
 		create: func(w work) error {
 			for i, s := range w.services {
 				sv := svc(s)

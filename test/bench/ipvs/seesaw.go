@@ -48,8 +48,7 @@ func seesawImpls() ([]impl, error) {
 		return errors.Join(errs...)
 	}
 	batched := impl{
-		name:   "seesaw batched",
-		goCode: true,
+		name: "seesaw batched",
 		create: func(w work) error {
 			ops := make([]ipvs.Op, 0, len(w.services)*(1+len(w.dests[0])))
 			for i := range w.services {
@@ -71,8 +70,7 @@ func seesawImpls() ([]impl, error) {
 		},
 	}
 	single := impl{
-		name:   "seesaw single",
-		goCode: true,
+		name: "seesaw single",
 		create: func(w work) error {
 			for i := range w.services {
 				s := seesawService(w, i)
