@@ -145,6 +145,29 @@ func (m MatchMode) String() string {
 	return fmt.Sprintf("MatchMode(%d)", uint8(m))
 }
 
+// ParseMatchMode returns the mode named s ("any", "exact", "prefix", "regexp").
+func ParseMatchMode(s string) (MatchMode, error) {
+	for m := MatchAny; m <= MatchRegexp; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return MatchAny, fmt.Errorf("healthcheck: unknown match mode %q (want any, exact, prefix or regexp)", s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (m MatchMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (m *MatchMode) UnmarshalText(b []byte) error {
+	v, err := ParseMatchMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
 // UDPOptions configure a UDP check. A reply is always required: UDP has no
 // other proof of life. An ICMP port unreachable fails the check at once.
 type UDPOptions struct {

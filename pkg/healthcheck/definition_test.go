@@ -158,6 +158,15 @@ func TestTypeString(t *testing.T) {
 	if _, err := ParseType("smtp"); err == nil || !strings.Contains(err.Error(), `unknown check type "smtp"`) {
 		t.Errorf("ParseType(smtp) error = %v", err)
 	}
+	for m := MatchAny; m <= MatchRegexp; m++ {
+		var got MatchMode
+		if err := got.UnmarshalText([]byte(m.String())); err != nil || got != m {
+			t.Errorf("MatchMode %v round trip = %v, %v", m, got, err)
+		}
+	}
+	if _, err := ParseMatchMode("glob"); err == nil {
+		t.Error("ParseMatchMode(glob) succeeded")
+	}
 	if StateUp.String() != "up" || StateDown.String() != "down" || StateUnknown.String() != "unknown" {
 		t.Error("State.String mismatch")
 	}

@@ -79,6 +79,9 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
+// MarshalText implements encoding.TextMarshaler, for status output.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Result is the outcome of one run of a check.
 type Result struct {
 	// Time is when the check started.
