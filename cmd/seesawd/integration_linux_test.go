@@ -50,30 +50,6 @@ const (
 	vip6 = "2001:db8::100"
 )
 
-type lan struct {
-	sw    *testenv.Netns
-	ports int
-}
-
-func newLAN(t *testing.T) *lan {
-	t.Helper()
-	sw := testenv.NewNetns(t)
-	sw.Sh(t, "ip link add br0 type bridge && ip link set br0 up")
-	return &lan{sw: sw}
-}
-
-func (l *lan) attach(t *testing.T, addr4, mac string) (*testenv.Netns, string) {
-	t.Helper()
-	ns := testenv.NewNetns(t)
-	ns.Sh(t, "sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0")
-	l.ports++
-	port := fmt.Sprintf("p%d", l.ports)
-	testenv.Veth(t, ns, "eth0", l.sw, port)
-	l.sw.Sh(t, "ip link set "+port+" master br0")
-	ns.Sh(t, fmt.Sprintf("ip link set eth0 address %s && ip addr add %s dev eth0", mac, addr4))
-	return ns, port
-}
-
 // daemon is a process running in a namespace with its output captured.
 type daemon struct {
 	name string
@@ -220,11 +196,11 @@ func assertNeverHolds(t *testing.T, ns *testenv.Netns, d time.Duration) {
 func TestIntegrationDaemonFailover(t *testing.T) {
 	testenv.Integration(t, "ping", "go")
 	bin := seesawdBinary(t)
-	l := newLAN(t)
+	l := testenv.NewLAN(t)
 	const macA, macB = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
-	nsA, portA := l.attach(t, "192.0.2.1/24", macA)
-	nsB, _ := l.attach(t, "192.0.2.2/24", macB)
-	client, _ := l.attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
+	nsA, portA := l.Attach(t, "192.0.2.1/24", macA)
+	nsB, _ := l.Attach(t, "192.0.2.2/24", macB)
+	client, _ := l.Attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
 	client.Sh(t, "ip addr add 2001:db8::10/64 dev eth0")
 
 	cfgA := seesawConfig(t, "a", 200, "100ms")
@@ -259,14 +235,14 @@ func TestIntegrationDaemonFailover(t *testing.T) {
 	assertNeverHolds(t, nsB, 300*time.Millisecond)
 
 	// Cut A's link.
-	l.sw.Sh(t, "ip link set "+portA+" down")
+	l.Switch.Sh(t, "ip link set "+portA+" down")
 	d := waitFor(t, "B takes over after the link cut", 3*time.Second, func() bool { return holds(t, nsB) })
 	t.Logf("link cut: B holds the VIPs after %v", d)
 	waitFor(t, "A drops the VIPs in fault", time.Second, func() bool { return holdsNone(t, nsA) })
 	waitFor(t, "client neighbours at B", 2*time.Second, func() bool { return neighborsAt(t, client, macB) })
 
 	// Restore: A preempts.
-	l.sw.Sh(t, "ip link set "+portA+" up")
+	l.Switch.Sh(t, "ip link set "+portA+" up")
 	d = waitFor(t, "A preempts", 5*time.Second, func() bool { return holds(t, nsA) && holdsNone(t, nsB) })
 	t.Logf("link restored: A holds the VIPs again after %v", d)
 	waitFor(t, "client neighbours back at A", 2*time.Second, func() bool { return neighborsAt(t, client, macA) })
@@ -349,11 +325,11 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 		{"seesawd master, keepalived backup", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l := newLAN(t)
+			l := testenv.NewLAN(t)
 			const macS, macK = "02:00:00:00:00:05", "02:00:00:00:00:0e"
-			nsS, _ := l.attach(t, "192.0.2.1/24", macS)
-			nsK, _ := l.attach(t, "192.0.2.2/24", macK)
-			client, _ := l.attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
+			nsS, _ := l.Attach(t, "192.0.2.1/24", macS)
+			nsK, _ := l.Attach(t, "192.0.2.2/24", macK)
+			client, _ := l.Attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
 			client.Sh(t, "ip addr add 2001:db8::10/64 dev eth0")
 
 			sPrio, kPrio := 100, 200

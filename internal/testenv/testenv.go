@@ -147,3 +147,33 @@ func Veth(t testing.TB, a *Netns, aName string, b *Netns, bName string) {
 	a.Sh(t, "ip link set "+aName+" up")
 	b.Sh(t, "ip link set "+bName+" up")
 }
+
+// LAN is a bridge in a namespace of its own, with one port per attached namespace.
+type LAN struct {
+	// Switch holds the bridge br0 and the bridge-side veth ports.
+	Switch *Netns
+	ports  int
+}
+
+// NewLAN creates the bridge namespace.
+func NewLAN(t testing.TB) *LAN {
+	t.Helper()
+	sw := NewNetns(t)
+	sw.Sh(t, "ip link add br0 type bridge && ip link set br0 up")
+	return &LAN{Switch: sw}
+}
+
+// Attach creates a namespace whose eth0 (MAC mac, address addr4 in CIDR form)
+// sits on the bridge, with IPv6 DAD off. It returns the namespace and the
+// bridge-side port name: set that port down to cut the node's link.
+func (l *LAN) Attach(t testing.TB, addr4, mac string) (*Netns, string) {
+	t.Helper()
+	ns := NewNetns(t)
+	ns.Sh(t, "sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0")
+	l.ports++
+	port := fmt.Sprintf("p%d", l.ports)
+	Veth(t, ns, "eth0", l.Switch, port)
+	l.Switch.Sh(t, "ip link set "+port+" master br0")
+	ns.Sh(t, fmt.Sprintf("ip link set eth0 address %s && ip addr add %s dev eth0", mac, addr4))
+	return ns, port
+}

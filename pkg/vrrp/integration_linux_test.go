@@ -4,7 +4,6 @@ package vrrp
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -18,33 +17,6 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
-
-// lan is a bridge in its own namespace with one port per attached namespace.
-type lan struct {
-	sw    *testenv.Netns
-	ports int
-}
-
-func newLAN(t *testing.T) *lan {
-	t.Helper()
-	sw := testenv.NewNetns(t)
-	sw.Sh(t, "ip link add br0 type bridge && ip link set br0 up")
-	return &lan{sw: sw}
-}
-
-// attach creates a namespace with eth0 on the bridge, IPv6 DAD off, and addr on eth0.
-// It returns the namespace and the bridge-side port name (set it down to cut the link).
-func (l *lan) attach(t *testing.T, addr4, mac string) (*testenv.Netns, string) {
-	t.Helper()
-	ns := testenv.NewNetns(t)
-	ns.Sh(t, "sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0")
-	l.ports++
-	port := fmt.Sprintf("p%d", l.ports)
-	testenv.Veth(t, ns, "eth0", l.sw, port)
-	l.sw.Sh(t, "ip link set "+port+" master br0")
-	ns.Sh(t, fmt.Sprintf("ip link set eth0 address %s && ip addr add %s dev eth0", mac, addr4))
-	return ns, port
-}
 
 type runningNode struct {
 	*Node
@@ -167,11 +139,11 @@ func frontInstances(prio uint8, interval time.Duration) []InstanceConfig {
 // priority 0. The client's neighbour entries follow each move.
 func TestIntegrationFailover(t *testing.T) {
 	testenv.Integration(t, "ping")
-	l := newLAN(t)
+	l := testenv.NewLAN(t)
 	const macA, macB = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
-	nsA, portA := l.attach(t, "192.0.2.1/24", macA)
-	nsB, portB := l.attach(t, "192.0.2.2/24", macB)
-	client, _ := l.attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
+	nsA, portA := l.Attach(t, "192.0.2.1/24", macA)
+	nsB, portB := l.Attach(t, "192.0.2.2/24", macB)
+	client, _ := l.Attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
 	client.Sh(t, "ip addr add 2001:db8::10/64 dev eth0")
 
 	b := startNode(t, nsB, &Config{Instances: frontInstances(100, 100*time.Millisecond)})
@@ -215,9 +187,9 @@ func TestIntegrationFailover(t *testing.T) {
 
 	// Cut the backup's link and restore it: B goes to fault and back to backup, and
 	// still hears A (both families) so it never becomes master.
-	l.sw.Sh(t, "ip link set "+portB+" down")
+	l.Switch.Sh(t, "ip link set "+portB+" down")
 	waitFor(t, "B in fault", time.Second, func() bool { return b.state("front", IPv4) == Fault && b.state("front", IPv6) == Fault })
-	l.sw.Sh(t, "ip link set "+portB+" up")
+	l.Switch.Sh(t, "ip link set "+portB+" up")
 	waitFor(t, "B back to backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup })
 	time.Sleep(time.Second)
 	if got := b.transitionsTo(Master); got != bMasters {
@@ -225,7 +197,7 @@ func TestIntegrationFailover(t *testing.T) {
 	}
 
 	// Cut A's link: A faults, B takes over after Master_Down_Interval.
-	l.sw.Sh(t, "ip link set "+portA+" down")
+	l.Switch.Sh(t, "ip link set "+portA+" down")
 	d = waitFor(t, "B takes over after link cut", 3*time.Second, func() bool {
 		return b.state("front", IPv4) == Master && b.state("front", IPv6) == Master
 	})
@@ -238,7 +210,7 @@ func TestIntegrationFailover(t *testing.T) {
 	})
 
 	// Restore: A comes back as backup and preempts B.
-	l.sw.Sh(t, "ip link set "+portA+" up")
+	l.Switch.Sh(t, "ip link set "+portA+" up")
 	d = waitFor(t, "A preempts after link restore", 5*time.Second, func() bool {
 		return a.state("front", IPv4) == Master && a.state("front", IPv6) == Master &&
 			b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup
@@ -285,9 +257,9 @@ func TestIntegrationFailover(t *testing.T) {
 // a valid master: each is dropped and counted by reason, and the backup never moves.
 func TestIntegrationMalformedAdverts(t *testing.T) {
 	testenv.Integration(t)
-	l := newLAN(t)
-	nsA, _ := l.attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
-	nsB, _ := l.attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
+	l := testenv.NewLAN(t)
+	nsA, _ := l.Attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
+	nsB, _ := l.Attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
 	cfgs := frontInstances(100, 100*time.Millisecond)[:1]
 	b := startNode(t, nsB, &Config{Instances: cfgs})
 
@@ -426,9 +398,9 @@ func TestIntegrationMalformedAdverts(t *testing.T) {
 // no takeover) and takes over after the master stops.
 func TestIntegrationUnicastNoPseudoHeader(t *testing.T) {
 	testenv.Integration(t)
-	l := newLAN(t)
-	nsA, _ := l.attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
-	nsB, _ := l.attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
+	l := testenv.NewLAN(t)
+	nsA, _ := l.Attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
+	nsB, _ := l.Attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
 	cfg := func(prio uint8, peer string) *Config {
 		ic := frontInstances(prio, 100*time.Millisecond)[0]
 		ic.UnicastPeers = []netip.Addr{netip.MustParseAddr(peer)}
@@ -460,9 +432,9 @@ func TestIntegrationUnicastNoPseudoHeader(t *testing.T) {
 // TestIntegrationMalformedIPv6 checks the hop limit and checksum drops on the IPv6 socket.
 func TestIntegrationMalformedIPv6(t *testing.T) {
 	testenv.Integration(t)
-	l := newLAN(t)
-	nsA, _ := l.attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
-	nsB, _ := l.attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
+	l := testenv.NewLAN(t)
+	nsA, _ := l.Attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
+	nsB, _ := l.Attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
 	ic := frontInstances(100, 100*time.Millisecond)[1]
 	b := startNode(t, nsB, &Config{Instances: []InstanceConfig{ic}})
 	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv6) == Backup })

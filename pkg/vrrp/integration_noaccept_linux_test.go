@@ -69,12 +69,12 @@ var nftDropCounter = regexp.MustCompile(`counter packets (\d+) bytes \d+ drop`)
 // B never creates one.
 func TestIntegrationAcceptModeOff(t *testing.T) {
 	testenv.Integration(t, "nft", "ping")
-	l := newLAN(t)
+	l := testenv.NewLAN(t)
 	const macA, macB = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 	const vip4, vip6 = "192.0.2.100", "2001:db8::100"
-	nsA, _ := l.attach(t, "192.0.2.1/24", macA)
-	nsB, _ := l.attach(t, "192.0.2.2/24", macB)
-	client, _ := l.attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
+	nsA, _ := l.Attach(t, "192.0.2.1/24", macA)
+	nsB, _ := l.Attach(t, "192.0.2.2/24", macB)
+	client, _ := l.Attach(t, "192.0.2.10/24", "02:00:00:00:00:0c")
 	client.Sh(t, "ip addr add 2001:db8::10/64 dev eth0")
 	serveTCP(t, nsA)
 	serveTCP(t, nsB)
@@ -191,7 +191,7 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 // address is no longer dropped, and deletes it at stop.
 func TestIntegrationAcceptFilterReplacesLeftover(t *testing.T) {
 	testenv.Integration(t, "nft")
-	ns, _ := newLAN(t).attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
+	ns, _ := testenv.NewLAN(t).Attach(t, "192.0.2.1/24", "02:00:00:00:00:0a")
 	ns.Sh(t, "nft add table inet "+FilterTable+" && nft add set inet "+FilterTable+
 		" vrrp-noaccept4 '{ type ipv4_addr; }' && nft add element inet "+FilterTable+" vrrp-noaccept4 '{ 192.0.2.200 }'")
 	ic := frontInstances(100, 100*time.Millisecond)[0]

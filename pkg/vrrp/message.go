@@ -85,8 +85,10 @@ const (
 	// ChecksumRFC5798 covers an IPv4 or IPv6 pseudo-header and the message, as RFC 5798 section 5.2.8
 	// requires and keepalived does by default.
 	ChecksumRFC5798 ChecksumMode = iota
-	// ChecksumIPv4NoPseudoHeader covers the message only, like VRRPv2. Some router vendors and
-	// keepalived's v3_checksum_as_v2 send this for IPv4; it is ignored for IPv6.
+	// ChecksumIPv4NoPseudoHeader covers the message only, like VRRPv2 (and RFC 9568, which
+	// dropped the pseudo-header). Some router vendors send this for IPv4, as does keepalived
+	// from 2.2.8 with v3_checksum_as_v2 (2.2.7, tested here, has no such option and rejects
+	// these adverts). It is ignored for IPv6.
 	ChecksumIPv4NoPseudoHeader
 )
 
