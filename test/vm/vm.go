@@ -189,12 +189,16 @@ func Run(ctx context.Context, cfg *Config, argv ...string) (int, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	cpu := "max"
+	if v := os.Getenv("SEESAW_VM_CPU"); v != "" {
+		cpu = v
+	}
 	qemu := exec.CommandContext(ctx, "qemu-system-x86_64",
-		"-machine", "accel=tcg", "-cpu", "max", "-m", c.Memory, "-smp", strconv.Itoa(c.CPUs),
+		"-machine", "accel=tcg", "-cpu", cpu, "-m", c.Memory, "-smp", strconv.Itoa(c.CPUs),
 		"-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-kernel", filepath.Join(cache, "vmlinuz"),
 		"-initrd", filepath.Join(cache, "initramfs.cpio.gz"),
-		"-append", "console=ttyS0 quiet loglevel=1 panic=-1 oops=panic",
+		"-append", strings.TrimSpace("console=ttyS0 quiet loglevel=1 panic=-1 oops=panic "+os.Getenv("SEESAW_VM_APPEND")),
 		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
 		"-virtfs", "local,path="+job+",mount_tag=job,security_model=none",
 	)
