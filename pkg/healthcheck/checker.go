@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -94,8 +93,6 @@ func connDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
 	}
 	return context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 }
-
-func addrString(ap netip.AddrPort) string { return ap.String() }
 
 func zoneIndex(zone string) (uint32, error) {
 	ifi, err := net.InterfaceByName(zone)

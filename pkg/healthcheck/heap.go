@@ -55,13 +55,6 @@ func (h *deadlineHeap[T]) remove(i int) {
 	x.setIndex(-1)
 }
 
-// fix restores order after the element at i changed its time.
-func (h *deadlineHeap[T]) fix(i int) {
-	if !h.down(i) {
-		h.up(i)
-	}
-}
-
 func (h *deadlineHeap[T]) up(j int) {
 	for j > 0 {
 		i := (j - 1) / 2

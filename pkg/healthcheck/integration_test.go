@@ -28,7 +28,6 @@ type topo struct {
 }
 
 var (
-	clientIP  = netip.MustParseAddr("10.99.0.1")
 	clientIP2 = netip.MustParseAddr("10.99.0.3")
 	serverIP  = netip.MustParseAddr("10.99.0.2")
 	server6   = netip.MustParseAddr("fd00:99::2")

@@ -299,8 +299,8 @@ func TestConcurrentUse(t *testing.T) {
 // ackConn acknowledges every request without allocating, for measuring
 // the client's own allocations.
 type ackConn struct {
-	seq, last uint32
-	buf       [36]byte
+	last uint32
+	buf  [36]byte
 }
 
 func (a *ackConn) Family(string) (uint16, error) { return fakeFamily, nil }

@@ -133,7 +133,6 @@ type instance struct {
 	master  netip.Addr
 	// mismatch remembers whether the last advertisement's address list differed.
 	mismatch bool
-	becameAt time.Time
 }
 
 type rxPacket struct {
