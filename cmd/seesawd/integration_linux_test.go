@@ -118,29 +118,12 @@ func (d *daemon) stop(t *testing.T, sig syscall.Signal) error {
 	return d.err
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-func hasAddr(t *testing.T, ns *testenv.Netns, addr string) bool {
-	t.Helper()
-	return strings.Contains(ns.Sh(t, "ip addr show dev eth0"), " "+addr+"/")
-}
-
 func holds(t *testing.T, ns *testenv.Netns) bool {
-	return hasAddr(t, ns, vip4) && hasAddr(t, ns, vip6)
+	return ns.HasAddr(t, vip4) && ns.HasAddr(t, vip6)
 }
 
 func holdsNone(t *testing.T, ns *testenv.Netns) bool {
-	return !hasAddr(t, ns, vip4) && !hasAddr(t, ns, vip6)
+	return !ns.HasAddr(t, vip4) && !ns.HasAddr(t, vip6)
 }
 
 func neighMAC(t *testing.T, ns *testenv.Netns, addr string) string {
@@ -183,7 +166,7 @@ vrrp:
 func assertNeverHolds(t *testing.T, ns *testenv.Netns, d time.Duration) {
 	t.Helper()
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if hasAddr(t, ns, vip4) || hasAddr(t, ns, vip6) {
+		if ns.HasAddr(t, vip4) || ns.HasAddr(t, vip6) {
 			t.Fatalf("%s holds a virtual address while the higher priority node is healthy", ns.Name)
 		}
 	}
@@ -206,9 +189,9 @@ func TestIntegrationDaemonFailover(t *testing.T) {
 	cfgA := seesawConfig(t, "a", 200, "100ms")
 	a := startDaemon(t, nsA, "seesawd-a", bin, "--config", cfgA)
 	b := startDaemon(t, nsB, "seesawd-b", bin, "--config", seesawConfig(t, "b", 100, "100ms"))
-	waitFor(t, "A holds the VIPs", 3*time.Second, func() bool { return holds(t, nsA) })
+	testenv.WaitFor(t, "A holds the VIPs", 3*time.Second, func() bool { return holds(t, nsA) })
 	assertNeverHolds(t, nsB, time.Second)
-	waitFor(t, "client neighbours at A", 2*time.Second, func() bool { return neighborsAt(t, client, macA) })
+	testenv.WaitFor(t, "client neighbours at A", 2*time.Second, func() bool { return neighborsAt(t, client, macA) })
 
 	// A bad reload is refused and the daemon keeps running as master.
 	good, err := os.ReadFile(cfgA)
@@ -219,14 +202,14 @@ func TestIntegrationDaemonFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, "reload rejected in the log", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "reload rejected in the log", 2*time.Second, func() bool {
 		return strings.Contains(a.output(), "configuration rejected") && strings.Contains(a.output(), "vrrp[0].vrid: 999 out of range")
 	})
 	if err := os.WriteFile(cfgA, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, "valid reload logged", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "valid reload logged", 2*time.Second, func() bool {
 		return strings.Contains(a.output(), "configuration is valid")
 	})
 	if !a.running() || !holds(t, nsA) {
@@ -236,21 +219,21 @@ func TestIntegrationDaemonFailover(t *testing.T) {
 
 	// Cut A's link.
 	l.Switch.Sh(t, "ip link set "+portA+" down")
-	d := waitFor(t, "B takes over after the link cut", 3*time.Second, func() bool { return holds(t, nsB) })
+	d := testenv.WaitFor(t, "B takes over after the link cut", 3*time.Second, func() bool { return holds(t, nsB) })
 	t.Logf("link cut: B holds the VIPs after %v", d)
-	waitFor(t, "A drops the VIPs in fault", time.Second, func() bool { return holdsNone(t, nsA) })
-	waitFor(t, "client neighbours at B", 2*time.Second, func() bool { return neighborsAt(t, client, macB) })
+	testenv.WaitFor(t, "A drops the VIPs in fault", time.Second, func() bool { return holdsNone(t, nsA) })
+	testenv.WaitFor(t, "client neighbours at B", 2*time.Second, func() bool { return neighborsAt(t, client, macB) })
 
 	// Restore: A preempts.
 	l.Switch.Sh(t, "ip link set "+portA+" up")
-	d = waitFor(t, "A preempts", 5*time.Second, func() bool { return holds(t, nsA) && holdsNone(t, nsB) })
+	d = testenv.WaitFor(t, "A preempts", 5*time.Second, func() bool { return holds(t, nsA) && holdsNone(t, nsB) })
 	t.Logf("link restored: A holds the VIPs again after %v", d)
-	waitFor(t, "client neighbours back at A", 2*time.Second, func() bool { return neighborsAt(t, client, macA) })
+	testenv.WaitFor(t, "client neighbours back at A", 2*time.Second, func() bool { return neighborsAt(t, client, macA) })
 
 	// SIGTERM A: priority 0, VIPs removed, B takes over within Skew_Time.
 	start := time.Now()
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	waitFor(t, "B takes over after SIGTERM", time.Second, func() bool { return holds(t, nsB) })
+	testenv.WaitFor(t, "B takes over after SIGTERM", time.Second, func() bool { return holds(t, nsB) })
 	took := time.Since(start)
 	if err := a.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("A exited with %v after SIGTERM, want status 0", err)
@@ -262,7 +245,7 @@ func TestIntegrationDaemonFailover(t *testing.T) {
 	if took > 300*time.Millisecond {
 		t.Errorf("takeover after SIGTERM took %v; priority 0 should make it ~Skew_Time (61ms), not Master_Down_Interval (361ms)", took)
 	}
-	waitFor(t, "client neighbours at B after SIGTERM", 2*time.Second, func() bool { return neighborsAt(t, client, macB) })
+	testenv.WaitFor(t, "client neighbours at B after SIGTERM", 2*time.Second, func() bool { return neighborsAt(t, client, macB) })
 	if !strings.Contains(a.output(), `"to":"initialize"`) || !strings.Contains(a.output(), "seesawd stopped") {
 		t.Errorf("A's log lacks the shutdown transition:\n%s", a.output())
 	}
@@ -349,15 +332,15 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			} else {
 				k = startKeepalived(t, nsK, kconf)
 			}
-			waitFor(t, "the higher priority node holds the VIPs", 5*time.Second, func() bool { return holds(t, high) })
+			testenv.WaitFor(t, "the higher priority node holds the VIPs", 5*time.Second, func() bool { return holds(t, high) })
 			if tt.seesawHigh {
 				k = startKeepalived(t, nsK, kconf)
-				waitFor(t, "keepalived in backup", 3*time.Second, func() bool {
+				testenv.WaitFor(t, "keepalived in backup", 3*time.Second, func() bool {
 					return strings.Count(k.output(), "Entering BACKUP STATE") >= 2
 				})
 			} else {
 				s = startDaemon(t, nsS, "seesawd", bin, "--config", seesawConfig(t, "s", sPrio, "100ms"))
-				waitFor(t, "seesawd in backup", 3*time.Second, func() bool {
+				testenv.WaitFor(t, "seesawd in backup", 3*time.Second, func() bool {
 					return strings.Count(s.output(), `"to":"backup"`) >= 2
 				})
 			}
@@ -371,7 +354,7 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			if tt.seesawHigh && strings.Count(k.output(), "Entering MASTER STATE") > 0 {
 				t.Fatalf("keepalived became master under a healthy seesawd master:\n%s", k.output())
 			}
-			waitFor(t, "client neighbours at the master", 3*time.Second, func() bool { return neighborsAt(t, client, highMAC) })
+			testenv.WaitFor(t, "client neighbours at the master", 3*time.Second, func() bool { return neighborsAt(t, client, highMAC) })
 
 			// Graceful stop of the master: the other takes over on priority 0.
 			master := k
@@ -380,7 +363,7 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			}
 			start := time.Now()
 			_ = master.cmd.Process.Signal(syscall.SIGTERM)
-			waitFor(t, "the lower priority node takes over", 2*time.Second, func() bool { return holds(t, low) })
+			testenv.WaitFor(t, "the lower priority node takes over", 2*time.Second, func() bool { return holds(t, low) })
 			took := time.Since(start)
 			t.Logf("graceful stop of the master: takeover %v after the signal", took)
 			if took > 300*time.Millisecond {
@@ -389,7 +372,7 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			if err := master.stop(t, syscall.SIGTERM); err != nil {
 				t.Errorf("%s exit: %v", master.name, err)
 			}
-			waitFor(t, "client neighbours at the new master", 3*time.Second, func() bool { return neighborsAt(t, client, lowMAC) })
+			testenv.WaitFor(t, "client neighbours at the new master", 3*time.Second, func() bool { return neighborsAt(t, client, lowMAC) })
 
 			// The higher priority node comes back and preempts.
 			if tt.seesawHigh {
@@ -397,10 +380,10 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			} else {
 				k = startKeepalived(t, nsK, kconf)
 			}
-			waitFor(t, "the higher priority node preempts", 5*time.Second, func() bool {
+			testenv.WaitFor(t, "the higher priority node preempts", 5*time.Second, func() bool {
 				return holds(t, high) && holdsNone(t, low)
 			})
-			waitFor(t, "client neighbours back at the master", 2*time.Second, func() bool { return neighborsAt(t, client, highMAC) })
+			testenv.WaitFor(t, "client neighbours back at the master", 2*time.Second, func() bool { return neighborsAt(t, client, highMAC) })
 			if strings.Contains(s.output(), `"reason":"checksum"`) || strings.Contains(k.output(), "checksum") {
 				t.Errorf("checksum complaints:\nseesawd:\n%s\nkeepalived:\n%s", s.output(), k.output())
 			}

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -176,4 +177,24 @@ func (l *LAN) Attach(t testing.TB, addr4, mac string) (*Netns, string) {
 	l.Switch.Sh(t, "ip link set "+port+" master br0")
 	ns.Sh(t, fmt.Sprintf("ip link set eth0 address %s && ip addr add %s dev eth0", mac, addr4))
 	return ns, port
+}
+
+// WaitFor polls cond every 5 ms until it holds, failing the test after
+// timeout, and returns how long it took.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// HasAddr reports whether the namespace's eth0 carries addr (any prefix length).
+func (n *Netns) HasAddr(t testing.TB, addr string) bool {
+	t.Helper()
+	return strings.Contains(n.Sh(t, "ip addr show dev eth0"), " "+addr+"/")
 }

@@ -86,23 +86,6 @@ func (rn *runningNode) transitionsTo(to State) int {
 	return c
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-func hasAddr(t *testing.T, ns *testenv.Netns, addr string) bool {
-	t.Helper()
-	return strings.Contains(ns.Sh(t, "ip addr show dev eth0"), " "+addr+"/")
-}
-
 // neighMAC pings addr from ns and returns the MAC of its neighbour entry.
 func neighMAC(t *testing.T, ns *testenv.Netns, addr string) string {
 	t.Helper()
@@ -147,20 +130,20 @@ func TestIntegrationFailover(t *testing.T) {
 	client.Sh(t, "ip addr add 2001:db8::10/64 dev eth0")
 
 	b := startNode(t, nsB, &Config{Instances: frontInstances(100, 100*time.Millisecond)})
-	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
+	testenv.WaitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
 	// B alone takes over after Master_Down_Interval.
-	waitFor(t, "B master alone", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "B master alone", 2*time.Second, func() bool {
 		return b.state("front", IPv4) == Master && b.state("front", IPv6) == Master
 	})
 	a := startNode(t, nsA, &Config{Instances: frontInstances(200, 100*time.Millisecond)})
-	d := waitFor(t, "A preempts B", 3*time.Second, func() bool {
+	d := testenv.WaitFor(t, "A preempts B", 3*time.Second, func() bool {
 		return a.state("front", IPv4) == Master && a.state("front", IPv6) == Master &&
 			b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup
 	})
 	t.Logf("preemption after %v", d)
-	waitFor(t, "VIPs only on A", time.Second, func() bool {
-		return hasAddr(t, nsA, "192.0.2.100") && hasAddr(t, nsA, "2001:db8::100") &&
-			!hasAddr(t, nsB, "192.0.2.100") && !hasAddr(t, nsB, "2001:db8::100")
+	testenv.WaitFor(t, "VIPs only on A", time.Second, func() bool {
+		return nsA.HasAddr(t, "192.0.2.100") && nsA.HasAddr(t, "2001:db8::100") &&
+			!nsB.HasAddr(t, "192.0.2.100") && !nsB.HasAddr(t, "2001:db8::100")
 	})
 	if got := neighMAC(t, client, "192.0.2.100"); got != macA {
 		t.Errorf("client neighbour for 192.0.2.100 = %q, want A %s", got, macA)
@@ -171,8 +154,8 @@ func TestIntegrationFailover(t *testing.T) {
 
 	// Someone deletes a VIP on the master: it comes back (netlink subscription).
 	nsA.Sh(t, "ip addr del 192.0.2.100/24 dev eth0 && ip addr del 2001:db8::100/64 dev eth0")
-	waitFor(t, "VIPs re-asserted on A", time.Second, func() bool {
-		return hasAddr(t, nsA, "192.0.2.100") && hasAddr(t, nsA, "2001:db8::100")
+	testenv.WaitFor(t, "VIPs re-asserted on A", time.Second, func() bool {
+		return nsA.HasAddr(t, "192.0.2.100") && nsA.HasAddr(t, "2001:db8::100")
 	})
 	if got := a.Stats().VIPReasserts; got != 2 {
 		t.Errorf("VIPReasserts = %d, want 2", got)
@@ -188,9 +171,9 @@ func TestIntegrationFailover(t *testing.T) {
 	// Cut the backup's link and restore it: B goes to fault and back to backup, and
 	// still hears A (both families) so it never becomes master.
 	l.Switch.Sh(t, "ip link set "+portB+" down")
-	waitFor(t, "B in fault", time.Second, func() bool { return b.state("front", IPv4) == Fault && b.state("front", IPv6) == Fault })
+	testenv.WaitFor(t, "B in fault", time.Second, func() bool { return b.state("front", IPv4) == Fault && b.state("front", IPv6) == Fault })
 	l.Switch.Sh(t, "ip link set "+portB+" up")
-	waitFor(t, "B back to backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup })
+	testenv.WaitFor(t, "B back to backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup })
 	time.Sleep(time.Second)
 	if got := b.transitionsTo(Master); got != bMasters {
 		t.Fatalf("B became master %d times after its link came back", got-bMasters)
@@ -198,25 +181,25 @@ func TestIntegrationFailover(t *testing.T) {
 
 	// Cut A's link: A faults, B takes over after Master_Down_Interval.
 	l.Switch.Sh(t, "ip link set "+portA+" down")
-	d = waitFor(t, "B takes over after link cut", 3*time.Second, func() bool {
+	d = testenv.WaitFor(t, "B takes over after link cut", 3*time.Second, func() bool {
 		return b.state("front", IPv4) == Master && b.state("front", IPv6) == Master
 	})
 	t.Logf("takeover after link cut: %v", d)
-	waitFor(t, "A in fault without VIPs", time.Second, func() bool {
-		return a.state("front", IPv4) == Fault && !hasAddr(t, nsA, "192.0.2.100") && !hasAddr(t, nsA, "2001:db8::100")
+	testenv.WaitFor(t, "A in fault without VIPs", time.Second, func() bool {
+		return a.state("front", IPv4) == Fault && !nsA.HasAddr(t, "192.0.2.100") && !nsA.HasAddr(t, "2001:db8::100")
 	})
-	waitFor(t, "client neighbour moves to B", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "client neighbour moves to B", 2*time.Second, func() bool {
 		return neighMAC(t, client, "192.0.2.100") == macB && neighMAC(t, client, "2001:db8::100") == macB
 	})
 
 	// Restore: A comes back as backup and preempts B.
 	l.Switch.Sh(t, "ip link set "+portA+" up")
-	d = waitFor(t, "A preempts after link restore", 5*time.Second, func() bool {
+	d = testenv.WaitFor(t, "A preempts after link restore", 5*time.Second, func() bool {
 		return a.state("front", IPv4) == Master && a.state("front", IPv6) == Master &&
 			b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup
 	})
 	t.Logf("preemption after link restore: %v", d)
-	waitFor(t, "client neighbour moves back to A", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "client neighbour moves back to A", 2*time.Second, func() bool {
 		return neighMAC(t, client, "192.0.2.100") == macA && neighMAC(t, client, "2001:db8::100") == macA
 	})
 
@@ -225,10 +208,10 @@ func TestIntegrationFailover(t *testing.T) {
 	if err := a.stop(); err != nil {
 		t.Fatalf("A Run: %v", err)
 	}
-	if hasAddr(t, nsA, "192.0.2.100") || hasAddr(t, nsA, "2001:db8::100") {
+	if nsA.HasAddr(t, "192.0.2.100") || nsA.HasAddr(t, "2001:db8::100") {
 		t.Error("A kept a virtual address after stopping")
 	}
-	waitFor(t, "B takes over after priority 0", time.Second, func() bool {
+	testenv.WaitFor(t, "B takes over after priority 0", time.Second, func() bool {
 		return b.state("front", IPv4) == Master && b.state("front", IPv6) == Master
 	})
 	took := time.Since(stopAt)
@@ -237,7 +220,7 @@ func TestIntegrationFailover(t *testing.T) {
 	if took > 300*time.Millisecond {
 		t.Errorf("takeover after priority 0 took %v, want well under Master_Down_Interval (361ms)", took)
 	}
-	waitFor(t, "client neighbour moves to B after stop", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "client neighbour moves to B after stop", 2*time.Second, func() bool {
 		return neighMAC(t, client, "192.0.2.100") == macB && neighMAC(t, client, "2001:db8::100") == macB
 	})
 	st := b.Stats()
@@ -323,7 +306,7 @@ func TestIntegrationMalformedAdverts(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
+	testenv.WaitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
 	time.Sleep(700 * time.Millisecond)
 	before := b.Stats()
 	transitions := before.Transitions
@@ -408,23 +391,23 @@ func TestIntegrationUnicastNoPseudoHeader(t *testing.T) {
 		return &Config{Instances: []InstanceConfig{ic}}
 	}
 	a := startNode(t, nsA, cfg(200, "192.0.2.2"))
-	waitFor(t, "A master", 2*time.Second, func() bool { return a.state("front", IPv4) == Master })
+	testenv.WaitFor(t, "A master", 2*time.Second, func() bool { return a.state("front", IPv4) == Master })
 	b := startNode(t, nsB, cfg(100, "192.0.2.1"))
-	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
+	testenv.WaitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv4) == Backup })
 	time.Sleep(time.Second)
 	st := b.Stats()
 	if b.transitionsTo(Master) != 0 || st.AdvertsReceived < 5 || len(st.Drops) != 0 {
 		t.Fatalf("B: %d master transitions, %d adverts received, drops %v", b.transitionsTo(Master), st.AdvertsReceived, st.Drops)
 	}
-	if hasAddr(t, nsB, "192.0.2.100") {
+	if nsB.HasAddr(t, "192.0.2.100") {
 		t.Fatal("B holds the VIP")
 	}
 	start := time.Now()
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B master after A stops", time.Second, func() bool {
-		return b.state("front", IPv4) == Master && hasAddr(t, nsB, "192.0.2.100")
+	testenv.WaitFor(t, "B master after A stops", time.Second, func() bool {
+		return b.state("front", IPv4) == Master && nsB.HasAddr(t, "192.0.2.100")
 	})
 	t.Logf("unicast takeover after stop: %v", time.Since(start))
 }
@@ -437,7 +420,7 @@ func TestIntegrationMalformedIPv6(t *testing.T) {
 	nsB, _ := l.Attach(t, "192.0.2.2/24", "02:00:00:00:00:0b")
 	ic := frontInstances(100, 100*time.Millisecond)[1]
 	b := startNode(t, nsB, &Config{Instances: []InstanceConfig{ic}})
-	waitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv6) == Backup })
+	testenv.WaitFor(t, "B backup", 2*time.Second, func() bool { return b.state("front", IPv6) == Backup })
 
 	var src netip.Addr
 	var conn net.PacketConn

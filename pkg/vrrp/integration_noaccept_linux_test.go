@@ -84,12 +84,12 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 		cfgA[i].Accept = false
 	}
 	a := startNode(t, nsA, &Config{Instances: cfgA})
-	waitFor(t, "A master", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "A master", 2*time.Second, func() bool {
 		return a.state("front", IPv4) == Master && a.state("front", IPv6) == Master &&
-			hasAddr(t, nsA, vip4) && hasAddr(t, nsA, vip6)
+			nsA.HasAddr(t, vip4) && nsA.HasAddr(t, vip6)
 	})
 	b := startNode(t, nsB, &Config{Instances: frontInstances(100, 100*time.Millisecond)})
-	waitFor(t, "B backup", 2*time.Second, func() bool {
+	testenv.WaitFor(t, "B backup", 2*time.Second, func() bool {
 		return b.state("front", IPv4) == Backup && b.state("front", IPv6) == Backup
 	})
 
@@ -133,7 +133,7 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 	client.Sh(t, "sysctl -qw net.ipv6.neigh.eth0.delay_first_probe_time=1 && "+
 		"ip -6 neigh replace "+vip6+" lladdr "+macA+" nud stale dev eth0")
 	pingFrom(client, vip6) // dropped, but moves the entry to DELAY then PROBE
-	waitFor(t, "stale IPv6 neighbour confirmed by unicast probe", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "stale IPv6 neighbour confirmed by unicast probe", 5*time.Second, func() bool {
 		return strings.Contains(client.Sh(t, "ip -6 neigh show "+vip6+" dev eth0"), "REACHABLE")
 	})
 
@@ -141,14 +141,14 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 	if err := a.AdjustPriority("front", -150); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B master, A backup", 3*time.Second, func() bool {
+	testenv.WaitFor(t, "B master, A backup", 3*time.Second, func() bool {
 		return b.state("front", IPv4) == Master && b.state("front", IPv6) == Master &&
 			a.state("front", IPv4) == Backup && a.state("front", IPv6) == Backup
 	})
 	if out := table(nsA); strings.Contains(out, vip4) || strings.Contains(out, vip6) {
 		t.Errorf("A's filter still holds a virtual address as backup:\n%s", out)
 	}
-	waitFor(t, "client neighbours move to B", 3*time.Second, func() bool {
+	testenv.WaitFor(t, "client neighbours move to B", 3*time.Second, func() bool {
 		return neighMAC(t, client, vip4) == macB && neighMAC(t, client, vip6) == macB
 	})
 	for _, vip := range []string{vip4, vip6} {
@@ -167,7 +167,7 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 	if err := a.AdjustPriority("front", 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "A master again", 3*time.Second, func() bool {
+	testenv.WaitFor(t, "A master again", 3*time.Second, func() bool {
 		return a.state("front", IPv4) == Master && a.state("front", IPv6) == Master
 	})
 	if out := table(nsA); !strings.Contains(out, vip4) || !strings.Contains(out, vip6) {
@@ -182,8 +182,8 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 	if st := a.Stats(); st.FilterErrors != 0 {
 		t.Errorf("A FilterErrors = %d", st.FilterErrors)
 	}
-	waitFor(t, "B master after A stops", 2*time.Second, func() bool { return b.state("front", IPv4) == Master })
-	waitFor(t, "VIP answered by B after A stops", 3*time.Second, func() bool { return pingFrom(client, vip4) })
+	testenv.WaitFor(t, "B master after A stops", 2*time.Second, func() bool { return b.state("front", IPv4) == Master })
+	testenv.WaitFor(t, "VIP answered by B after A stops", 3*time.Second, func() bool { return pingFrom(client, vip4) })
 }
 
 // TestIntegrationAcceptFilterReplacesLeftover starts a node with accept off where a
@@ -197,7 +197,7 @@ func TestIntegrationAcceptFilterReplacesLeftover(t *testing.T) {
 	ic := frontInstances(100, 100*time.Millisecond)[0]
 	ic.Accept = false
 	n := startNode(t, ns, &Config{Instances: []InstanceConfig{ic}})
-	waitFor(t, "master", 2*time.Second, func() bool { return n.state("front", IPv4) == Master })
+	testenv.WaitFor(t, "master", 2*time.Second, func() bool { return n.state("front", IPv4) == Master })
 	out := ns.Sh(t, "nft list table inet "+FilterTable)
 	if strings.Contains(out, "192.0.2.200") || !strings.Contains(out, "192.0.2.100") {
 		t.Errorf("table after start, want only 192.0.2.100:\n%s", out)
