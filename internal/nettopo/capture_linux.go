@@ -50,32 +50,44 @@ func (n *Node) Capture(ctx context.Context) (*Capture, error) {
 
 func (c *Capture) read(ctx context.Context) {
 	defer close(c.done)
-	buf := make([]byte, 2048)
+	err := readUntil(ctx, c.conn, make([]byte, 2048), func(b []byte, _ net.Addr, at time.Time) {
+		f := ClassifyFrame(b)
+		if f.Kind == FrameOther {
+			return
+		}
+		f.At = at
+		c.mu.Lock()
+		c.frames = append(c.frames, f)
+		c.mu.Unlock()
+	})
+	if err != nil {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+	}
+}
+
+// readUntil reads datagrams from conn until ctx ends, handing each to
+// onPacket with its source and arrival time. It polls the context every
+// 100 ms and returns the first real read error, or nil once ctx is done.
+func readUntil(ctx context.Context, conn net.PacketConn, buf []byte, onPacket func(b []byte, from net.Addr, at time.Time)) error {
 	for ctx.Err() == nil {
-		_ = c.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, _, err := c.conn.ReadFrom(buf)
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, from, err := conn.ReadFrom(buf)
 		now := time.Now()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			if ctx.Err() == nil {
-				c.mu.Lock()
-				c.err = err
-				c.mu.Unlock()
+			if ctx.Err() != nil {
+				return nil
 			}
-			return
+			return err
 		}
-		f := ClassifyFrame(buf[:n])
-		if f.Kind == FrameOther {
-			continue
-		}
-		f.At = now
-		c.mu.Lock()
-		c.frames = append(c.frames, f)
-		c.mu.Unlock()
+		onPacket(buf[:n], from, now)
 	}
+	return nil
 }
 
 // Frames returns the frames recorded so far.

@@ -4,7 +4,6 @@ package nettopo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -90,40 +89,29 @@ func (p *Pinger) receive(ctx context.Context) {
 	if p.target.Is6() {
 		proto = 58
 	}
-	buf := make([]byte, 1500)
-	for ctx.Err() == nil {
-		_ = p.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, from, err := p.conn.ReadFrom(buf)
-		now := time.Now()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if ctx.Err() == nil {
-				p.mu.Lock()
-				p.err = err
-				p.mu.Unlock()
-			}
-			return
-		}
+	err := readUntil(ctx, p.conn, make([]byte, 1500), func(b []byte, from net.Addr, at time.Time) {
 		ip, ok := from.(*net.IPAddr)
 		if !ok {
-			continue
+			return
 		}
 		if a, ok := netip.AddrFromSlice(ip.IP); !ok || a.Unmap() != p.target {
-			continue
+			return
 		}
-		m, err := icmp.ParseMessage(proto, buf[:n])
+		m, err := icmp.ParseMessage(proto, b)
 		if err != nil {
-			continue
+			return
 		}
 		echo, ok := m.Body.(*icmp.Echo)
 		if !ok || echo.ID != p.id || (m.Type != ipv4.ICMPTypeEchoReply && m.Type != ipv6.ICMPTypeEchoReply) {
-			continue
+			return
 		}
 		p.mu.Lock()
-		p.res.Replies = append(p.res.Replies, now)
+		p.res.Replies = append(p.res.Replies, at)
+		p.mu.Unlock()
+	})
+	if err != nil {
+		p.mu.Lock()
+		p.err = err
 		p.mu.Unlock()
 	}
 }
