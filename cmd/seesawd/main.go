@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -33,6 +34,26 @@ const (
 	exitConfig = 2
 )
 
+// version is the module version, or the VCS revision the binary was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			v += " " + kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				v += "+dirty"
+			}
+		}
+	}
+	return v + " " + bi.GoVersion
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
@@ -42,8 +63,13 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration `file` to run")
 	checkPath := fs.String("check-config", "", "validate the configuration `file` and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "seesawd", version())
+		return exitOK
 	}
 	if *checkPath != "" {
 		if _, err := config.Load(*checkPath); err != nil {

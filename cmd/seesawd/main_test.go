@@ -101,3 +101,13 @@ func TestNewLogger(t *testing.T) {
 }
 
 func configLog(level, format string) config.Log { return config.Log{Level: level, Format: format} }
+
+func TestRunVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--version"}, &out); code != exitOK {
+		t.Fatalf("exit code %d: %s", code, out.String())
+	}
+	if !strings.HasPrefix(out.String(), "seesawd ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("--version printed %q", out.String())
+	}
+}
