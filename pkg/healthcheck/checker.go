@@ -74,6 +74,8 @@ func classify(t Type, target, op string, err error) error {
 		err = &kindError{ErrTimeout, err}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		err = &kindError{ErrRefused, err}
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		err = &kindError{ErrUnreachable, err}
 	}
 	return &CheckError{Type: t, Target: target, Op: op, Err: err}
 }

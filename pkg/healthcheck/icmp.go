@@ -20,6 +20,13 @@ type PingerConfig struct {
 	// (unprivileged ping sockets), so replies are matched on the token alone.
 	// Nil selects an unprivileged ping socket where net.ipv4.ping_group_range
 	// allows, and a raw socket otherwise.
+	//
+	// ICMP destination unreachable and time exceeded errors fail a ping at
+	// once. A raw socket receives them as packets. A Linux ping socket
+	// reports them only on its error queue, and only with IP_RECVERR
+	// (IPV6_RECVERR) set, as the default Listen does; on a ping socket
+	// without it, or an injected conn without a file descriptor, such a ping
+	// fails when it times out.
 	Listen func(v6 bool, src netip.Addr, mark uint32) (conn net.PacketConn, kernelID bool, err error)
 }
 
@@ -32,6 +39,7 @@ type Pinger struct {
 	mu       sync.Mutex
 	socks    map[pingSockKey]*pingSock
 	pending  map[uint64]*pingEntry
+	bySeq    map[seqKey]*pingEntry // for ICMP errors that quote no token
 	heap     deadlineHeap[*pingEntry]
 	token    uint64
 	seq      uint16
@@ -51,6 +59,14 @@ type pingSock struct {
 	kernelID bool
 	id       uint16
 	raw      syscall.RawConn // nil for injected conns without one
+	// errq: ICMP errors arrive on the socket's error queue (a Linux ping
+	// socket with IP_RECVERR), which readErrQueue drains with the replies.
+	errq bool
+}
+
+type seqKey struct {
+	sock *pingSock
+	seq  uint16
 }
 
 type pingEntry struct {
@@ -73,6 +89,7 @@ func NewPinger(cfg *PingerConfig) *Pinger {
 		listen:  listenICMP,
 		socks:   make(map[pingSockKey]*pingSock),
 		pending: make(map[uint64]*pingEntry),
+		bySeq:   make(map[seqKey]*pingEntry),
 		token:   rand.Uint64(),
 	}
 	if cfg != nil && cfg.Listen != nil {
@@ -105,6 +122,7 @@ func (p *Pinger) Close() error {
 		fail = append(fail, e)
 	}
 	clear(p.pending)
+	clear(p.bySeq)
 	p.heap = deadlineHeap[*pingEntry]{}
 	p.mu.Unlock()
 	now := time.Now()
@@ -156,13 +174,19 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 		if sc, ok := conn.(syscall.Conn); ok {
 			s.raw, _ = sc.SyscallConn()
 		}
+		s.errq = s.kernelID && s.raw != nil && recvErrEnabled(s.raw, v6)
 		p.socks[key] = s
-		go p.read(s)
+		if s.errq {
+			go p.readErrQueue(s)
+		} else {
+			go p.read(s)
+		}
 	}
 	p.token++
 	p.seq++
 	e := &pingEntry{token: p.token, seq: p.seq, sock: s, dst: dst, start: start, deadline: deadline, done: done}
 	p.pending[e.token] = e
+	p.bySeq[seqKey{s, e.seq}] = e
 	p.heap.push(e)
 	if !p.sweeping {
 		p.sweeping = true
@@ -176,7 +200,8 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 	}
 	if err != nil {
 		if p.take(e.token) != nil {
-			fail("send", err)
+			// No route to dst is ErrUnreachable, like an ICMP error.
+			done(Result{Time: start, Latency: time.Since(start), Err: classify(TypeICMP, dst.String(), "send", err)})
 		}
 	}
 }
@@ -185,6 +210,18 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 // manager's scheduler): a full socket buffer fails this ping at once
 // instead of stalling every other check.
 func (s *pingSock) send(b []byte, dst netip.Addr) error {
+	err := s.sendOnce(b, dst)
+	// With IP_RECVERR every ICMP error also sets the socket's pending
+	// error, and the next send returns it instead of sending. That error
+	// belongs to another ping, whose details wait on the error queue, so
+	// send again; a genuine error such as no route repeats.
+	for i := 0; i < 2 && err != nil && s.errq && !errors.Is(err, syscall.EAGAIN); i++ {
+		err = s.sendOnce(b, dst)
+	}
+	return err
+}
+
+func (s *pingSock) sendOnce(b []byte, dst netip.Addr) error {
 	if s.raw != nil {
 		return sendNoWait(s.raw, b, dst)
 	}
@@ -204,10 +241,24 @@ func (p *Pinger) take(token uint64) *pingEntry {
 	defer p.mu.Unlock()
 	e := p.pending[token]
 	if e != nil {
-		delete(p.pending, token)
-		p.heap.remove(e.heapIdx)
+		p.removeLocked(e)
 	}
 	return e
+}
+
+// removeLocked forgets a pending entry; p.mu is held.
+func (p *Pinger) removeLocked(e *pingEntry) {
+	p.forgetLocked(e)
+	p.heap.remove(e.heapIdx)
+}
+
+// forgetLocked drops e from the lookup maps but not from the heap.
+func (p *Pinger) forgetLocked(e *pingEntry) {
+	delete(p.pending, e.token)
+	k := seqKey{e.sock, e.seq}
+	if p.bySeq[k] == e {
+		delete(p.bySeq, k)
+	}
 }
 
 // read is the receive loop of one socket; it ends when the socket closes.
@@ -229,25 +280,68 @@ func (p *Pinger) read(s *pingSock) {
 			continue
 		}
 		now := time.Now()
-		r, ok := parseEchoReply(buf[:n], s.v6)
-		if !ok || !s.kernelID && r.ID != s.id {
+		b := buf[:n]
+		// A raw socket receives every ICMP message, errors included.
+		if len(b) > 0 && isEchoError(s.v6, b[0]) {
+			if ie, ok := parseICMPError(b, s.v6); ok {
+				p.unreachable(s, ie, ipOf(from), now)
+			}
 			continue
 		}
-		p.mu.Lock()
-		e := p.pending[r.Token]
-		if e == nil || e.sock != s || e.seq != r.Seq || !sameAddr(from, e.dst) {
-			p.mu.Unlock()
-			continue
-		}
-		delete(p.pending, r.Token)
-		p.heap.remove(e.heapIdx)
-		p.mu.Unlock()
-		rtt := now.Sub(e.start)
-		e.done(Result{Time: e.start, Latency: rtt, Detail: fmt.Sprintf("rtt %v", rtt.Round(time.Microsecond))})
+		p.reply(s, b, ipOf(from), now)
 	}
 }
 
-func sameAddr(a net.Addr, want netip.Addr) bool {
+// reply completes the ping that the ICMP message b from from answers, if
+// it is an echo reply to one.
+func (p *Pinger) reply(s *pingSock, b []byte, from netip.Addr, now time.Time) {
+	r, ok := parseEchoReply(b, s.v6)
+	if !ok || !s.kernelID && r.ID != s.id {
+		return
+	}
+	p.mu.Lock()
+	e := p.pending[r.Token]
+	if e == nil || e.sock != s || e.seq != r.Seq || !sameIP(from, e.dst) {
+		p.mu.Unlock()
+		return
+	}
+	p.removeLocked(e)
+	p.mu.Unlock()
+	rtt := now.Sub(e.start)
+	e.done(Result{Time: e.start, Latency: rtt, Detail: fmt.Sprintf("rtt %v", rtt.Round(time.Microsecond))})
+}
+
+// unreachable fails the ping that the ICMP error ie, sent by from (the
+// zero Addr when unknown), reports on. The quoted token picks the ping when
+// the error quotes it; otherwise the socket and sequence number do. Either
+// way identifier, sequence and destination must all match.
+func (p *Pinger) unreachable(s *pingSock, ie icmpError, from netip.Addr, now time.Time) {
+	if !s.kernelID && ie.Echo.ID != s.id {
+		return
+	}
+	p.mu.Lock()
+	var e *pingEntry
+	if ie.Echo.HasToken {
+		e = p.pending[ie.Echo.Token]
+	} else {
+		e = p.bySeq[seqKey{s, ie.Echo.Seq}]
+	}
+	if e == nil || e.sock != s || e.seq != ie.Echo.Seq || !sameIP(ie.Dst, e.dst) {
+		p.mu.Unlock()
+		return
+	}
+	p.removeLocked(e)
+	p.mu.Unlock()
+	msg := icmpErrorText(s.v6, ie.Type, ie.Code)
+	if from.IsValid() {
+		msg += " (from " + from.String() + ")"
+	}
+	e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: &CheckError{Type: TypeICMP, Target: e.dst.String(), Op: "echo",
+		Err: &kindError{ErrUnreachable, errors.New(msg)}}})
+}
+
+// ipOf returns the address of an IP or UDP net.Addr, or the zero Addr.
+func ipOf(a net.Addr) netip.Addr {
 	var ip net.IP
 	switch a := a.(type) {
 	case *net.IPAddr:
@@ -255,10 +349,15 @@ func sameAddr(a net.Addr, want netip.Addr) bool {
 	case *net.UDPAddr:
 		ip = a.IP
 	default:
-		return false
+		return netip.Addr{}
 	}
-	got, ok := netip.AddrFromSlice(ip)
-	return ok && got.Unmap() == want.WithZone("").Unmap()
+	got, _ := netip.AddrFromSlice(ip)
+	return got.Unmap()
+}
+
+// sameIP reports whether got, an address off the wire, is want.
+func sameIP(got, want netip.Addr) bool {
+	return got.IsValid() && got.WithZone("").Unmap() == want.WithZone("").Unmap()
 }
 
 // sweep fails pings whose deadline passed; it runs while any are pending.
@@ -270,7 +369,7 @@ func (p *Pinger) sweep() {
 		p.mu.Lock()
 		for p.heap.len() > 0 && !p.heap.peek().deadline.After(now) {
 			e := p.heap.pop()
-			delete(p.pending, e.token)
+			p.forgetLocked(e)
 			expired = append(expired, e)
 		}
 		idle := p.heap.len() == 0 || p.closed

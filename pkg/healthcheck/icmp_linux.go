@@ -1,11 +1,14 @@
 package healthcheck
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,6 +40,19 @@ func listenICMP(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, err
 	if err := setSockopts(fd, mark, false); err != nil {
 		unix.Close(fd)
 		return nil, false, err
+	}
+	if kernelID {
+		// A ping socket reports ICMP errors for its echoes only on its
+		// error queue, and only with IP_RECVERR; a raw socket receives the
+		// errors as packets and must not set it (the option would also
+		// turn each error into a pending socket error). Without it errors
+		// go unseen and a ping to an unreachable host times out, so a
+		// failure here is not fatal.
+		if v6 {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+		} else {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+		}
 	}
 	if src.IsValid() {
 		var sa unix.Sockaddr
@@ -85,4 +101,157 @@ func sendNoWait(rc syscall.RawConn, b []byte, dst netip.Addr) error {
 		return fmt.Errorf("sendto: %w", serr)
 	}
 	return nil
+}
+
+// recvErrEnabled reports whether the socket has IP_RECVERR (IPV6_RECVERR)
+// set, so the kernel queues ICMP errors on its error queue.
+func recvErrEnabled(rc syscall.RawConn, v6 bool) bool {
+	level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+	if v6 {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	var v int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), level, opt) }); err != nil {
+		return false
+	}
+	return gerr == nil && v != 0
+}
+
+// readErrQueue is the receive loop of a ping socket with IP_RECVERR; it
+// ends when the socket closes. Every wake-up drains the error queue, where
+// the kernel puts the ICMP errors about our echoes, and the receive queue,
+// where the replies are. One loop must read both: an error makes the
+// socket readable (EPOLLERR) but a plain read only returns, once, the
+// pending socket error that a send may already have taken, and would leave
+// the queued error unread until some later packet.
+func (p *Pinger) readErrQueue(s *pingSock) {
+	buf := make([]byte, 1500)
+	oob := make([]byte, 256)
+	failures := 0
+	for {
+		var (
+			n, oobn int
+			from    unix.Sockaddr
+			queued  bool
+			rerr    error
+		)
+		err := s.raw.Read(func(fd uintptr) bool {
+			for {
+				n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+				if queued = rerr == nil; queued {
+					return true
+				}
+				n, from, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+				switch rerr {
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false // both queues empty: wait
+				}
+				return true
+			}
+		})
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			p.mu.Lock()
+			closed := p.closed
+			p.mu.Unlock()
+			if closed {
+				return
+			}
+			time.Sleep(time.Millisecond) // a transient error; do not spin
+			continue
+		}
+		if rerr != nil {
+			// The pending socket error an ICMP error sets: its details
+			// are on the error queue, read on the next round. It clears
+			// as it is read; anything that does not must not spin.
+			if failures++; failures > 8 {
+				time.Sleep(time.Millisecond)
+			}
+			continue
+		}
+		failures = 0
+		now := time.Now()
+		if !queued {
+			p.reply(s, buf[:n], sockaddrIP(from), now)
+			continue
+		}
+		ee, ok := parseRecvErr(oob[:oobn], s.v6)
+		if !ok || !isEchoError(s.v6, ee.Type) {
+			continue
+		}
+		q, ok := parseQuotedEcho(buf[:n], s.v6)
+		if !ok {
+			continue
+		}
+		p.unreachable(s, icmpError{Type: ee.Type, Code: ee.Code, Dst: sockaddrIP(from), Echo: q}, ee.Offender, now)
+	}
+}
+
+func sockaddrIP(sa unix.Sockaddr) netip.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(sa.Addr)
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
+// recvErr is the part of an IP_RECVERR control message (struct
+// sock_extended_err from linux/errqueue.h, then the offender's address) that
+// describes an ICMP error.
+type recvErr struct {
+	Errno      unix.Errno
+	Type, Code uint8
+	// Offender is who sent the ICMP error, the zero Addr when unknown.
+	Offender netip.Addr
+}
+
+const (
+	sizeofSockExtendedErr = 16 // ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data
+	soEEOriginICMP        = 2  // SO_EE_ORIGIN_ICMP
+	soEEOriginICMP6       = 3  // SO_EE_ORIGIN_ICMP6
+)
+
+// parseRecvErr finds the IP_RECVERR (IPV6_RECVERR) control message in oob,
+// as recvmsg(MSG_ERRQUEUE) returns it, and reports whether it describes an
+// ICMP (ICMPv6) error. Multi-byte fields other than addresses are in host
+// byte order.
+func parseRecvErr(oob []byte, v6 bool) (recvErr, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return recvErr{}, false
+	}
+	level, typ, origin := int32(unix.SOL_IP), int32(unix.IP_RECVERR), uint8(soEEOriginICMP)
+	if v6 {
+		level, typ, origin = unix.SOL_IPV6, unix.IPV6_RECVERR, soEEOriginICMP6
+	}
+	for _, m := range msgs {
+		d := m.Data
+		if m.Header.Level != level || m.Header.Type != typ || len(d) < sizeofSockExtendedErr || d[4] != origin {
+			continue
+		}
+		e := recvErr{Errno: unix.Errno(binary.NativeEndian.Uint32(d[0:4])), Type: d[5], Code: d[6]}
+		// SO_EE_OFFENDER: a sockaddr_in or sockaddr_in6 right after.
+		sa := d[sizeofSockExtendedErr:]
+		if len(sa) >= 2 {
+			switch binary.NativeEndian.Uint16(sa[0:2]) {
+			case unix.AF_INET:
+				if len(sa) >= unix.SizeofSockaddrInet4 {
+					e.Offender = netip.AddrFrom4([4]byte(sa[4:8]))
+				}
+			case unix.AF_INET6:
+				if len(sa) >= unix.SizeofSockaddrInet6 {
+					e.Offender = netip.AddrFrom16([16]byte(sa[8:24])).Unmap()
+				}
+			}
+		}
+		return e, true
+	}
+	return recvErr{}, false
 }

@@ -116,6 +116,10 @@ var (
 	ErrTimeout = errors.New("healthcheck: timeout")
 	// ErrRefused means the target actively refused (TCP RST, ICMP port unreachable).
 	ErrRefused = errors.New("healthcheck: connection refused")
+	// ErrUnreachable means the network said the target cannot be reached:
+	// an ICMP destination unreachable or time exceeded came back for the
+	// probe, or the local stack has no route to it.
+	ErrUnreachable = errors.New("healthcheck: unreachable")
 	// ErrMismatch means the target answered, but not what the check expects.
 	ErrMismatch = errors.New("healthcheck: unexpected response")
 	// ErrClosed means the manager or pinger was closed.
