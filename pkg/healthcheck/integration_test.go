@@ -440,3 +440,126 @@ func TestIntegrationDetection(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationICMPUnreachable: an ICMP destination unreachable for an
+// echo request fails the ping at once with ErrUnreachable, on raw and ping
+// sockets, IPv4 and IPv6. The client pings through a router namespace that
+// answers host unreachable (an unreachable route) and administratively
+// prohibited (an nft reject rule), while pings to the router itself go on.
+func TestIntegrationICMPUnreachable(t *testing.T) {
+	testenv.Integration(t, "nft", "sysctl")
+	router4, router6 := netip.MustParseAddr("10.98.0.2"), netip.MustParseAddr("fd00:98::2")
+	type target struct {
+		dst  netip.Addr
+		op   string // the CheckError op
+		text string // what the error says
+	}
+	targets := []target{
+		{netip.MustParseAddr("192.0.2.77"), "echo", "host unreachable (from 10.98.0.2)"},
+		{netip.MustParseAddr("2001:db8::77"), "echo", "no route to destination (from fd00:98::2)"},
+		{netip.MustParseAddr("192.0.2.78"), "echo", "communication administratively prohibited (from 10.98.0.2)"},
+		{netip.MustParseAddr("2001:db8::78"), "echo", "communication administratively prohibited (from fd00:98::2)"},
+		// The client itself has no route: the send fails.
+		{netip.MustParseAddr("198.51.100.77"), "send", "sendto: no route to host"},
+		{netip.MustParseAddr("2001:db8:1::77"), "send", "sendto: no route to host"},
+	}
+	for _, mode := range []string{"raw", "ping-socket"} {
+		t.Run(mode, func(t *testing.T) {
+			client, router := testenv.NewNetns(t), testenv.NewNetns(t)
+			testenv.Veth(t, client, "hc0", router, "hc1")
+			client.Sh(t, "ip addr add 10.98.0.1/24 dev hc0 && ip -6 addr add fd00:98::1/64 dev hc0 nodad && "+
+				"ip route add default via 10.98.0.2 && ip -6 route add default via fd00:98::2 && "+
+				"ip route add unreachable 198.51.100.77/32 && ip -6 route add unreachable 2001:db8:1::77/128")
+			// No ICMP rate limits in the router: the test sends a handful
+			// of errors in a burst.
+			router.Sh(t, "ip addr add 10.98.0.2/24 dev hc1 && ip -6 addr add fd00:98::2/64 dev hc1 nodad && "+
+				"sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 net.ipv4.icmp_ratemask=0 net.ipv6.icmp.ratelimit=0 && "+
+				"ip route add unreachable 192.0.2.77/32 && ip -6 route add unreachable 2001:db8::77/128 && "+
+				"ip route add 192.0.2.78/32 dev hc1 && ip -6 route add 2001:db8::78/128 dev hc1 && "+
+				"nft add table inet f && nft add chain inet f fw '{ type filter hook forward priority 0; }' && "+
+				"nft add rule inet f fw ip daddr 192.0.2.78 reject with icmp type admin-prohibited && "+
+				"nft add rule inet f fw ip6 daddr 2001:db8::78 reject with icmpv6 type admin-prohibited")
+			if mode == "ping-socket" {
+				client.Sh(t, "sysctl -qw net.ipv4.ping_group_range='0 2147483647'")
+			}
+			var mu sync.Mutex
+			var kernelIDs []bool
+			p := NewPinger(&PingerConfig{Listen: func(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, error) {
+				c, k, err := listenICMP(v6, src, mark)
+				mu.Lock()
+				kernelIDs = append(kernelIDs, k)
+				mu.Unlock()
+				return c, k, err
+			}})
+			defer p.Close()
+			const timeout = 2 * time.Second
+			check := func(t *testing.T, r Result, tg target) {
+				t.Helper()
+				wantFail(t, r, ErrUnreachable, tg.op)
+				if !strings.HasSuffix(r.Err.Error(), ": "+tg.op+": "+tg.text) {
+					t.Errorf("ping %s: error %q, want it to end in %q", tg.dst, r.Err, tg.op+": "+tg.text)
+				}
+				if r.Latency > 500*time.Millisecond {
+					t.Errorf("ping %s failed after %v, want at once (timeout %v)", tg.dst, r.Latency, timeout)
+				}
+			}
+			if err := client.Do(func() error {
+				for _, dst := range []netip.Addr{router4, router6} {
+					ctx, cancel := context.WithTimeout(context.Background(), timeout)
+					wantOK(t, p.Ping(ctx, dst, netip.Addr{}, 0))
+					cancel()
+				}
+				// One at a time, through Ping and through start.
+				for _, tg := range targets {
+					ctx, cancel := context.WithTimeout(context.Background(), timeout)
+					r := p.Ping(ctx, tg.dst, netip.Addr{}, 0)
+					cancel()
+					check(t, r, tg)
+					t.Logf("ping %s: %v after %v", tg.dst, r.Err, r.Latency)
+				}
+				// Many at once, the router's own address among rejected
+				// ones: each ping gets its own verdict over the shared
+				// sockets, and a send right after an error still goes out.
+				type verdict struct {
+					i int
+					r Result
+				}
+				var wg sync.WaitGroup
+				results := make(chan verdict, 64)
+				var dsts []netip.Addr
+				for range 6 {
+					dsts = append(dsts, targets[2].dst, router4, targets[3].dst, router6)
+				}
+				for i, dst := range dsts {
+					wg.Add(1)
+					p.start(dst, netip.Addr{}, 0, time.Now().Add(timeout), func(r Result) { results <- verdict{i, r}; wg.Done() })
+				}
+				wg.Wait()
+				close(results)
+				n := 0
+				for v := range results {
+					n++
+					switch dst := dsts[v.i]; dst {
+					case router4, router6:
+						if !v.r.OK() {
+							t.Errorf("ping %s: %v", dst, v.r.Err)
+						}
+					default:
+						check(t, v.r, targets[2+v.i%4/2])
+					}
+				}
+				if n != len(dsts) {
+					t.Errorf("%d verdicts for %d pings", n, len(dsts))
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(kernelIDs) != 2 || mode == "ping-socket" != kernelIDs[0] || mode == "ping-socket" != kernelIDs[1] {
+				t.Errorf("%s mode opened sockets with kernel ids %v", mode, kernelIDs)
+			}
+		})
+	}
+}
