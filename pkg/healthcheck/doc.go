@@ -10,4 +10,9 @@
 // ICMP echoes do not use a goroutine per check at all: on Linux they run on
 // non-blocking sockets completed by a single epoll owner, and on a single
 // shared ICMP socket per family respectively.
+//
+// An ICMP destination unreachable or time exceeded that comes back for an
+// echo request fails that ICMP check at once with ErrUnreachable, naming
+// the error and its sender, instead of at its timeout: raw sockets receive
+// the error as a packet, Linux ping sockets on their IP_RECVERR error queue.
 package healthcheck
