@@ -119,12 +119,14 @@ func recvErrEnabled(rc syscall.RawConn, v6 bool) bool {
 }
 
 // readErrQueue is the receive loop of a ping socket with IP_RECVERR; it
-// ends when the socket closes. Every wake-up drains the error queue, where
-// the kernel puts the ICMP errors about our echoes, and the receive queue,
-// where the replies are. One loop must read both: an error makes the
-// socket readable (EPOLLERR) but a plain read only returns, once, the
-// pending socket error that a send may already have taken, and would leave
-// the queued error unread until some later packet.
+// ends when the socket closes. The kernel puts the ICMP errors about our
+// echoes on the error queue and flags each with a pending socket error,
+// which a plain read returns before any queued reply. So the loop reads
+// replies until the receive queue is empty, and looks at the error queue
+// only when a read returns that error, and once more before it waits (a
+// send may have taken the pending error first). One extra system call per
+// wake-up rather than per reply; one loop, because EPOLLERR and EPOLLIN
+// wake the same reader.
 func (p *Pinger) readErrQueue(s *pingSock) {
 	buf := make([]byte, 1500)
 	oob := make([]byte, 256)
@@ -136,18 +138,30 @@ func (p *Pinger) readErrQueue(s *pingSock) {
 			queued  bool
 			rerr    error
 		)
+		errQueue := func(fd uintptr) bool {
+			var qerr error
+			n, oobn, _, from, qerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+			queued = qerr == nil
+			return queued
+		}
 		err := s.raw.Read(func(fd uintptr) bool {
 			for {
-				n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
-				if queued = rerr == nil; queued {
-					return true
-				}
 				n, from, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
 				switch rerr {
+				case nil:
+					return true
 				case unix.EINTR:
 					continue
 				case unix.EAGAIN:
+					if errQueue(fd) {
+						rerr = nil
+						return true
+					}
 					return false // both queues empty: wait
+				}
+				// The pending error of an ICMP error: its details are queued.
+				if errQueue(fd) {
+					rerr = nil
 				}
 				return true
 			}
@@ -166,9 +180,9 @@ func (p *Pinger) readErrQueue(s *pingSock) {
 			continue
 		}
 		if rerr != nil {
-			// The pending socket error an ICMP error sets: its details
-			// are on the error queue, read on the next round. It clears
-			// as it is read; anything that does not must not spin.
+			// A pending socket error with nothing on the error queue (a
+			// send took the entry's details first). It clears as it is
+			// read; anything that does not must not spin.
 			if failures++; failures > 8 {
 				time.Sleep(time.Millisecond)
 			}
