@@ -43,7 +43,7 @@ fmt:
 ## fuzz: run every fuzz target briefly (FUZZTIME per target).
 FUZZTIME ?= 15s
 fuzz:
-	@for pkg in $$($(GO) list ./pkg/...); do \
+	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
