@@ -261,22 +261,32 @@ func (p *Pinger) forgetLocked(e *pingEntry) {
 	}
 }
 
+// readStopped reports whether a receive loop whose read failed with err
+// must end (the socket or the Pinger is closed); otherwise it waits a
+// moment so a transient error cannot make the loop spin.
+func (p *Pinger) readStopped(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return true
+	}
+	time.Sleep(time.Millisecond)
+	return false
+}
+
 // read is the receive loop of one socket; it ends when the socket closes.
 func (p *Pinger) read(s *pingSock) {
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := s.conn.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if p.readStopped(err) {
 				return
 			}
-			p.mu.Lock()
-			closed := p.closed
-			p.mu.Unlock()
-			if closed {
-				return
-			}
-			time.Sleep(time.Millisecond) // a transient error; do not spin
 			continue
 		}
 		now := time.Now()

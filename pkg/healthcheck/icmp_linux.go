@@ -2,7 +2,6 @@ package healthcheck
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -167,16 +166,9 @@ func (p *Pinger) readErrQueue(s *pingSock) {
 			}
 		})
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if p.readStopped(err) {
 				return
 			}
-			p.mu.Lock()
-			closed := p.closed
-			p.mu.Unlock()
-			if closed {
-				return
-			}
-			time.Sleep(time.Millisecond) // a transient error; do not spin
 			continue
 		}
 		if rerr != nil {
