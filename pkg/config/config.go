@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -236,7 +237,11 @@ type validator struct {
 }
 
 func (v *validator) bad(path, format string, args ...any) {
-	v.probs = append(v.probs, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+	p := Problem{Path: path, Msg: fmt.Sprintf(format, args...)}
+	// A service's health check is validated once per backend: say it once.
+	if !slices.Contains(v.probs, p) {
+		v.probs = append(v.probs, p)
+	}
 }
 
 func (v *validator) warn(path, format string, args ...any) {

@@ -300,28 +300,32 @@ func (s *Service) validate(v *validator, p string, instances map[string]bool) en
 	if s.OnePacket {
 		svc.Flags |= ipvs.OnePacket
 	}
-	if per := s.Persistence; per.Timeout != 0 || per.Netmask != 0 || per.Engine != "" {
-		switch {
-		case per.Timeout <= 0 || per.Timeout%time.Second != 0:
-			v.bad(p+".persistence.timeout", "%v is not a positive whole number of seconds", per.Timeout)
-		case per.Timeout > math.MaxUint32*time.Second:
-			v.bad(p+".persistence.timeout", "%v is too long", per.Timeout)
-		}
+	per := s.Persistence
+	maxBits := 32
+	if fam == ipvs.IPv6 {
+		maxBits = 128
+	}
+	if per.Netmask < 0 || per.Netmask > maxBits {
+		v.bad(p+".persistence.netmask", "%d out of range 1-%d", per.Netmask, maxBits)
+	}
+	switch {
+	case per.Timeout < 0 || per.Timeout%time.Second != 0:
+		v.bad(p+".persistence.timeout", "%v is not a whole number of seconds", per.Timeout)
+	case per.Timeout > math.MaxUint32*time.Second:
+		v.bad(p+".persistence.timeout", "%v is too long", per.Timeout)
+	case per.Timeout > 0:
 		svc.Flags |= ipvs.Persistent
 		svc.Timeout = uint32(per.Timeout / time.Second)
-		maxBits := 32
-		if fam == ipvs.IPv6 {
-			maxBits = 128
-		}
-		if per.Netmask < 0 || per.Netmask > maxBits {
-			v.bad(p+".persistence.netmask", "%d out of range 1-%d", per.Netmask, maxBits)
-		}
 		svc.Netmask = uint8(per.Netmask)
-		if per.Engine != "" && per.Engine != "sip" {
+	}
+	if per.Engine != "" {
+		switch {
+		case per.Engine != "sip":
 			v.bad(p+".persistence.engine", "%q is not a persistence engine (sip)", per.Engine)
-		}
-		if per.Engine == "sip" && svc.Protocol != ipvs.UDP {
+		case svc.Protocol != ipvs.UDP:
 			v.bad(p+".persistence.engine", "the sip engine needs protocol udp")
+		case per.Timeout == 0:
+			v.bad(p+".persistence.engine", "needs persistence.timeout")
 		}
 		svc.PersistenceEngine = per.Engine
 	}
@@ -501,7 +505,8 @@ func reach(fam ipvs.Family, a netip.Addr, fwd ipvs.ForwardMethod) string {
 	if fam == 0 || bf == fam || fwd == ipvs.Tunnel {
 		return ""
 	}
-	return fmt.Sprintf("%v is %v but the service is %v: only forward: tunnel crosses address families", a, bf, fam)
+	name := map[ipvs.Family]string{ipvs.IPv4: "IPv4", ipvs.IPv6: "IPv6"}
+	return fmt.Sprintf("%v is %s but the service is %s: only forward: tunnel crosses address families", a, name[bf], name[fam])
 }
 
 func parseHostPort(s string, defPort uint16) (netip.AddrPort, error) {
