@@ -112,9 +112,8 @@ func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
 	default:
 		d.ipvs = kernel
 	}
-	if err := udpSysctls(cfg); err != nil {
-		log.Warn("UDP services: could not set net.ipv4.vs.expire_nodest_conn; datagrams to a removed backend are dropped until their entry expires",
-			zap.Error(err))
+	if err := sysctls(cfg); err != nil {
+		log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
 	d.checks = healthcheck.New(nil)
 	insts, groups := cfg.VRRPInstances()
@@ -126,11 +125,12 @@ func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
 	if d.ipvs != nil {
 		ecfg := cfg.Engine()
 		d.engine, err = engine.New(engine.Options{
-			Kernel:    d.ipvs,
-			Checks:    d.checks,
-			VRRP:      vrrpAdapter{d.node},
-			Logger:    log.Named("engine"),
-			StateFile: cfg.IPVS.StateFile,
+			Kernel:      d.ipvs,
+			Checks:      d.checks,
+			VRRP:        vrrpAdapter{d.node},
+			Logger:      log.Named("engine"),
+			StateFile:   cfg.IPVS.StateFile,
+			RouteSource: routeSource,
 		}, &ecfg)
 		if err != nil {
 			d.close()
@@ -224,8 +224,8 @@ func (d *seesawd) reload(ctx context.Context, path string) {
 			return
 		}
 	}
-	if err := udpSysctls(cfg); err != nil {
-		d.log.Warn("UDP services: could not set net.ipv4.vs.expire_nodest_conn", zap.Error(err))
+	if err := sysctls(cfg); err != nil {
+		d.log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
 	d.cfg = cfg
 	d.log.Info("reload applied", zap.String("hash", cfg.Hash[:12]), zap.Int("services", len(cfg.Services)),

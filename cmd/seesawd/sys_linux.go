@@ -4,11 +4,17 @@ package main
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/seesawd/seesawd/pkg/config"
+	"github.com/seesawd/seesawd/pkg/ipvs"
 )
 
 // Capability bits (linux/capability.h).
@@ -46,16 +52,48 @@ func missingCaps() []string {
 	return nil
 }
 
-// udpSysctls makes IPVS drop the connection entries of a removed
-// destination on their next packet when UDP services are configured: the
-// engine deletes UDP backends at once (datagrams have no connection to
-// finish), and without this their flows would be black-holed until the
-// entries expire.
-func udpSysctls(cfg *config.Config) error {
-	for _, s := range cfg.Services {
-		if s.Protocol == "udp" {
-			return os.WriteFile("/proc/sys/net/ipv4/vs/expire_nodest_conn", []byte("1\n"), 0o644)
+// sysctls sets what the configured services need from the kernel:
+//   - with UDP services, IPVS drops the connection entries of a removed
+//     destination on their next packet (net.ipv4.vs.expire_nodest_conn):
+//     the engine deletes UDP backends at once, since datagrams have no
+//     connection to finish, and their flows must not be black-holed until
+//     the entries expire;
+//   - with through_vip checks, the node accepts packets whose source is one
+//     of its own addresses (net.ipv4.conf.all.accept_local): a check's reply
+//     comes from the VIP, which is local on the master.
+func sysctls(cfg *config.Config) error {
+	var errs []error
+	set := func(path string) {
+		if err := os.WriteFile(path, []byte("1\n"), 0o644); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	udp, through := false, false
+	for _, s := range cfg.Engine().Services {
+		udp = udp || s.IPVS.Protocol == ipvs.UDP
+		for _, b := range s.Backends {
+			through = through || b.ThroughVIP
+		}
+	}
+	if udp {
+		set("/proc/sys/net/ipv4/vs/expire_nodest_conn")
+	}
+	if through {
+		set("/proc/sys/net/ipv4/conf/all/accept_local")
+	}
+	return errors.Join(errs...)
+}
+
+// routeSource returns the preferred source address of the route to dst.
+func routeSource(dst netip.Addr) (netip.Addr, error) {
+	routes, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("route to %v: %w", dst, err)
+	}
+	for _, r := range routes {
+		if src, ok := netip.AddrFromSlice(r.Src); ok && src.IsValid() {
+			return src.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("route to %v has no source address", dst)
 }

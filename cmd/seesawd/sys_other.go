@@ -2,8 +2,14 @@
 
 package main
 
-import "github.com/seesawd/seesawd/pkg/config"
+import (
+	"net/netip"
+
+	"github.com/seesawd/seesawd/pkg/config"
+)
 
 func missingCaps() []string { return nil }
 
-func udpSysctls(*config.Config) error { return nil }
+func sysctls(*config.Config) error { return nil }
+
+func routeSource(netip.Addr) (netip.Addr, error) { return netip.Addr{}, nil }

@@ -32,7 +32,9 @@ type Config struct {
 	Dir string
 	// Prefix starts every namespace name; empty picks a random one.
 	Prefix string
-	// AdvertInterval is the VRRP advertisement interval (default 100ms).
+	// AdvertInterval is the VRRP advertisement interval (default 300ms: the
+	// lab runs under emulation, where 100ms adverts are late often enough to
+	// flap).
 	AdvertInterval time.Duration
 }
 
@@ -79,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 		cfg.Prefix = "lab" + hex.EncodeToString(b[:])
 	}
 	if cfg.AdvertInterval == 0 {
-		cfg.AdvertInterval = 100 * time.Millisecond
+		cfg.AdvertInterval = 300 * time.Millisecond
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
@@ -318,19 +320,18 @@ func (lb *LB) Restore(ctx context.Context) error {
 	return err
 }
 
-// MAC returns the LB's front interface address.
-func (lb *LB) MAC(ctx context.Context) string {
-	out, err := lb.NS.Sh(ctx, "cat /sys/class/net/eth0/address")
+// MAC returns the hardware address of the LB's interface ifname.
+func (lb *LB) MAC(ctx context.Context, ifname string) string {
+	out, err := lb.NS.Sh(ctx, "cat /sys/class/net/"+ifname+"/address")
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(out)
 }
 
-// ClientNeighbor returns the MAC the client resolves the VIP to, "" when it
-// has no entry.
-func (l *Lab) ClientNeighbor(ctx context.Context) string {
-	out, err := l.Client.IP(ctx, "neigh", "show", VIP.String())
+// neighbor returns the MAC n resolves ip to, "" when it has no entry.
+func neighbor(ctx context.Context, n *nettopo.Netns, ip netip.Addr) string {
+	out, err := n.IP(ctx, "neigh", "show", ip.String())
 	if err != nil {
 		return ""
 	}
@@ -341,6 +342,24 @@ func (l *Lab) ClientNeighbor(ctx context.Context) string {
 		}
 	}
 	return ""
+}
+
+// SendsTo reports whether traffic goes through master: the client's
+// neighbour entry for the VIP and every backend's for the gateway name
+// master's interfaces (or are not there yet, so they will be resolved to
+// the only holder). After a failover, nodes that cached the old master keep
+// sending to it until an announcement or their own probe corrects them.
+func (l *Lab) SendsTo(ctx context.Context, master *LB) bool {
+	if n := neighbor(ctx, l.Client, VIP); n != "" && n != master.MAC(ctx, "eth0") {
+		return false
+	}
+	back := master.MAC(ctx, "eth1")
+	for _, b := range l.Backends {
+		if n := neighbor(ctx, b.NS, Gateway); n != "" && n != back {
+			return false
+		}
+	}
+	return true
 }
 
 // HoldsVIP reports whether the LB carries the front VIP.
@@ -415,7 +434,10 @@ func (lb *LB) Stats(ctx context.Context) (map[string]Stats, error) {
 // Serve starts an HTTP server on port of the backend's every address,
 // answering every request with the backend's name and a newline, and
 // /healthz with 200.
-func (b *Backend) Serve(port uint16) error {
+func (b *Backend) Serve(port uint16) error { return b.ServeText(port, b.Name) }
+
+// ServeText is Serve answering with text instead of the backend's name.
+func (b *Backend) ServeText(port uint16, text string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.srvs[port] != nil {
@@ -434,7 +456,7 @@ func (b *Backend) Serve(port uint16) error {
 		if r.URL.Path == "/slow" {
 			time.Sleep(30 * time.Second)
 		}
-		io.WriteString(w, b.Name+"\n")
+		io.WriteString(w, text+"\n")
 	}), ReadHeaderTimeout: 5 * time.Second}
 	b.srvs[port] = srv
 	go func() { _ = srv.Serve(ln) }()

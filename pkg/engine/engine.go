@@ -54,6 +54,11 @@ type Options struct {
 	// StateFile is where ownership, check marks and run-time drains are
 	// kept across restarts; empty keeps them in memory only.
 	StateFile string
+	// RouteSource, when set, returns the local address the kernel would
+	// send from to reach a backend. A through_vip check without a
+	// configured source leaves from it: its probe is addressed to the VIP,
+	// which is local on the master, and the backend must answer the node.
+	RouteSource func(backend netip.Addr) (netip.Addr, error)
 	// OnReconcile, when set, is called on the engine's goroutine after every
 	// reconcile that did anything; it must be quick.
 	OnReconcile func(ReconcileInfo)
@@ -334,7 +339,7 @@ func (e *Engine) install(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	checks, ids := buildChecks(cfg, marks)
+	checks, ids := buildChecks(cfg, marks, e.routeSource)
 	if err := e.opts.Checks.Update(ctx, checks); err != nil {
 		return fmt.Errorf("engine: health checks: %w", err)
 	}
@@ -403,7 +408,7 @@ func (e *Engine) allocMarks(cfg *Config) (map[BackendKey]uint32, error) {
 
 // buildChecks returns the health checks of cfg, each under its backend's
 // ID, and the map back from ID to backend.
-func buildChecks(cfg *Config, marks map[BackendKey]uint32) ([]healthcheck.Check, map[string]BackendKey) {
+func buildChecks(cfg *Config, marks map[BackendKey]uint32, source func(netip.Addr) netip.Addr) ([]healthcheck.Check, map[string]BackendKey) {
 	var out []healthcheck.Check
 	ids := map[string]BackendKey{}
 	for i := range cfg.Services {
@@ -418,6 +423,9 @@ func buildChecks(cfg *Config, marks map[BackendKey]uint32) ([]healthcheck.Check,
 			if b.ThroughVIP {
 				d.Target = netip.AddrPortFrom(s.IPVS.Address, d.Target.Port())
 				d.Mark = marks[k]
+				if !d.Source.IsValid() {
+					d.Source = source(b.Dest.Address)
+				}
 			}
 			id := k.String()
 			ids[id] = k
@@ -425,6 +433,19 @@ func buildChecks(cfg *Config, marks map[BackendKey]uint32) ([]healthcheck.Check,
 		}
 	}
 	return out, ids
+}
+
+// routeSource is Options.RouteSource, logging failures (the probe then
+// leaves from whatever address the kernel picks).
+func (e *Engine) routeSource(a netip.Addr) netip.Addr {
+	if e.opts.RouteSource == nil {
+		return netip.Addr{}
+	}
+	src, err := e.opts.RouteSource(a)
+	if err != nil {
+		e.log.Warn("no route source for a through_vip check", zap.Stringer("backend", a), zap.Error(err))
+	}
+	return src
 }
 
 // health applies a batch of check transitions and reconciles the services
