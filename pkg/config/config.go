@@ -13,13 +13,11 @@
 package config
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -135,20 +133,16 @@ func Load(path string) (*Config, error) {
 
 // Parse parses and validates a YAML document.
 func Parse(data []byte) (*Config, error) {
-	lines, probs := checkYAML(data)
+	settings, lines, probs := checkYAML(data)
 	if len(probs) > 0 {
 		return nil, &Error{Problems: probs}
 	}
 	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, &Error{Problems: []Problem{{Msg: "yaml: " + err.Error()}}}
+	if err := v.MergeConfigMap(settings); err != nil {
+		return nil, &Error{Problems: []Problem{{Msg: "config: " + err.Error()}}}
 	}
 	var c Config
-	err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
-		dc.WeaklyTypedInput = false
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToTimeDurationHookFunc())
-	})
+	err := v.UnmarshalExact(&c, decoderConfig)
 	if err != nil {
 		probs = append(probs, decodeProblems(err)...)
 	}
@@ -175,20 +169,6 @@ func Parse(data []byte) (*Config, error) {
 func sortProblems(p []Problem) {
 	sort.SliceStable(p, func(i, j int) bool { return p[i].Path < p[j].Path })
 }
-
-// durationHook refuses a bare number where a duration goes: YAML reads
-// `interval: 5` as the integer 5, which would be 5ns.
-func durationHook(_, to reflect.Type, data any) (any, error) {
-	if to == durationType {
-		switch data.(type) {
-		case int, int64, uint64, float64:
-			return nil, fmt.Errorf("%v has no unit: write it like %vs or %vms", data, data, data)
-		}
-	}
-	return data, nil
-}
-
-var durationType = reflect.TypeOf(time.Duration(0))
 
 // decodeProblems turns mapstructure's joined errors into problems with paths.
 func decodeProblems(err error) []Problem {

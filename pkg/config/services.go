@@ -149,6 +149,9 @@ type Backend struct {
 	LowerThreshold int  `mapstructure:"lower_threshold"`
 	// HealthCheck overrides fields of the service's health check for this backend.
 	HealthCheck *HealthCheck `mapstructure:"healthcheck"`
+
+	// decodeErrs are the keys backendHook could not decode.
+	decodeErrs []*keyError
 }
 
 // Service defaults.
@@ -522,6 +525,12 @@ func parseHostPort(s string, defPort uint16) (netip.AddrPort, error) {
 
 // validate checks one backend and returns its engine form.
 func (b *Backend) validate(v *validator, p string, svc *ipvs.Service, fwd ipvs.ForwardMethod, tun *Tunnel, svcCheck *HealthCheck) (engine.Backend, bool) {
+	if len(b.decodeErrs) > 0 {
+		for _, e := range b.decodeErrs {
+			v.bad(joinPath(p, e.key), "%v", e.err)
+		}
+		return engine.Backend{}, false
+	}
 	before := len(v.probs)
 	a, err := netip.ParseAddr(b.Address)
 	if err != nil || a.Zone() != "" {

@@ -193,6 +193,11 @@ func TestServiceErrors(t *testing.T) {
 		{"sip engine on tcp", svcYAML("    persistence: { timeout: 60s, engine: sip }\n" + twoBackends),
 			[]string{"services[0].persistence.engine: the sip engine needs protocol udp"}},
 		{"missing backends", svcYAML(""), []string{"services[0].backends: at least one backend required"}},
+		{"backend keys decoded by hand keep their paths", svcYAML("    backends:\n      - { address: 10.0.1.1, colour: red, port: eighty, weight: 1.5, drain: yes-please }\n" +
+			"      - { address: 10.0.1.2, healthcheck: { type: tcp, rise: x, bogus: 1 } }\n"),
+			[]string{"services[0].backends[0].colour: unknown key", "services[0].backends[0].drain: expected true or false",
+				"services[0].backends[0].port: expected an integer", "services[0].backends[0].weight: expected an integer",
+				"services[0].backends[1].healthcheck.bogus: unknown key", "services[0].backends[1].healthcheck.rise: "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,12 +32,14 @@ func (l lines) line(path string) int {
 // file with `vrid: 1` and `VRID: 2` in one mapping would silently mean 2.
 // It returns the line of every field path and the problems: syntax errors
 // and keys given twice (exactly, or differing only in case).
-func checkYAML(data []byte) (lines, []Problem) {
+// The settings are returned too, decoded from the same nodes, so the
+// document is parsed once.
+func checkYAML(data []byte) (map[string]any, lines, []Problem) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		p := Problem{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 		p.Line = yamlErrorLine(err.Error())
-		return nil, []Problem{p}
+		return nil, nil, []Problem{p}
 	}
 	l := lines{}
 	var probs []Problem
@@ -83,7 +85,14 @@ func checkYAML(data []byte) (lines, []Problem) {
 		}
 	}
 	walk(&doc, "")
-	return l, probs
+	if len(probs) > 0 {
+		return nil, l, probs
+	}
+	var settings map[string]any
+	if err := doc.Decode(&settings); err != nil {
+		return nil, l, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
+	}
+	return settings, l, nil
 }
 
 // yamlErrorLine extracts N from yaml's "yaml: line N: ..." messages.
