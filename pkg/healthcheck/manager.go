@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // Check is a definition registered under an ID. Several IDs may share one
@@ -44,7 +46,7 @@ type RunInfo struct {
 // Config configures a Manager. The zero value (or nil) is usable.
 type Config struct {
 	// Clock drives scheduling and dampening; default the system clock.
-	Clock Clock
+	Clock clock.Clock
 	// Pinger is shared by ICMP checks; default one owned (and closed) by the Manager.
 	Pinger *Pinger
 	// NewChecker builds checkers; default NewChecker with the Pinger. Tests
@@ -70,7 +72,7 @@ type Config struct {
 // Manager schedules checks from a single goroutine and emits their
 // dampened state transitions.
 type Manager struct {
-	clock      Clock
+	clock      clock.Clock
 	pinger     *Pinger
 	ownPinger  bool
 	newChecker func(Definition) (Checker, error)
@@ -177,7 +179,7 @@ func New(cfg *Config) *Manager {
 		ids:        make(map[string]*runner),
 	}
 	if m.clock == nil {
-		m.clock = SystemClock{}
+		m.clock = clock.System{}
 	}
 	if m.pinger == nil {
 		m.pinger, m.ownPinger = NewPinger(nil), true

@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // fakeChecker passes or fails as the test says and counts its runs.
@@ -387,86 +389,12 @@ func TestManagerClose(t *testing.T) {
 	})
 }
 
-// manualClock is a Clock that moves only when told.
-type manualClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*manualTimer
-}
-
-type manualTimer struct {
-	c  *manualClock
-	ch chan time.Time
-	at time.Time
-	on bool
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &manualTimer{c: c, ch: make(chan time.Time, 1), at: c.now.Add(d), on: true}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// Advance moves time and fires the timers that came due.
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for _, t := range c.timers {
-		if t.on && !t.at.After(c.now) {
-			t.on = false
-			select {
-			case t.ch <- c.now:
-			default:
-			}
-		}
-	}
-}
-
-func (t *manualTimer) C() <-chan time.Time { return t.ch }
-
-func (t *manualTimer) Reset(d time.Duration) bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.on
-	t.at, t.on = t.c.now.Add(d), true
-	select { // like a Go 1.23 timer: no stale tick after Reset
-	case <-t.ch:
-	default:
-	}
-	if !t.at.After(t.c.now) {
-		t.on = false
-		t.ch <- t.c.now
-	}
-	return was
-}
-
-func (t *manualTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.on
-	t.on = false
-	select {
-	case <-t.ch:
-	default:
-	}
-	return was
-}
-
 // TestManagerInjectedClock drives scheduling and dampening from an injected
 // clock, outside synctest: nothing runs until the clock moves, and
 // transitions carry the clock's time.
 func TestManagerInjectedClock(t *testing.T) {
 	var f fakes
-	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	m := New(&Config{Clock: clk, NewChecker: f.factory, Coalesce: -1})
 	defer m.Close()
 	d := mdef("10.0.0.1:80", 2, 2)
@@ -477,6 +405,21 @@ func TestManagerInjectedClock(t *testing.T) {
 	}
 	fc := f.get(d)
 	fc.ok.Store(true)
+	// armed waits until the scheduler's timer is set for the check's next
+	// run: the first within the first hour, each later one an hour on.
+	armed := func(after time.Time) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if at := clk.NextDeadline(); at.After(after) && !at.After(after.Add(time.Hour)) {
+				return at
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scheduler timer at %v, want within an hour after %v", clk.NextDeadline(), after)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	runs := func(want int64) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -490,13 +433,18 @@ func TestManagerInjectedClock(t *testing.T) {
 			t.Fatalf("%d runs, want %d", got, want)
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	at := armed(clk.Now())
 	if n := fc.calls.Load(); n != 0 {
 		t.Fatalf("%d runs before the clock moved", n)
 	}
+	first := at
 	for i := range 2 {
-		clk.Advance(time.Hour) // the first run is jittered within the first hour
+		clk.Set(at)
 		runs(int64(i + 1))
+		at = armed(at)
+	}
+	if want := first.Add(2 * time.Hour); !at.Equal(want) {
+		t.Errorf("third run due at %v, want %v (the phase kept)", at, want)
 	}
 	var got []Transition
 	for len(got) < 2 {
@@ -511,8 +459,8 @@ func TestManagerInjectedClock(t *testing.T) {
 	if diff := cmp.Diff(want, simplify(got)); diff != "" {
 		t.Errorf("transitions (-want +got):\n%s", diff)
 	}
-	if at := clk.Now(); !got[1].Time.Equal(at) {
-		t.Errorf("transition at %v, want the injected clock's %v", got[1].Time, at)
+	if want := first.Add(time.Hour); !got[1].Time.Equal(want) {
+		t.Errorf("transition at %v, want the injected clock's %v", got[1].Time, want)
 	}
 }
 
