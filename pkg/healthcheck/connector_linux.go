@@ -165,8 +165,7 @@ type connEntry struct {
 	detail  string
 }
 
-func (e *connEntry) when() time.Time { return e.deadline }
-func (e *connEntry) setIndex(i int)  { e.heapIdx = i }
+func (e *connEntry) setHeapIndex(i int) { e.heapIdx = i }
 
 // write sends (the rest of) the request and reports whether the probe is
 // decided (a write error). On success it moves to stReading.
@@ -275,12 +274,13 @@ type connector struct {
 	mu      sync.Mutex
 	epfd    int
 	pending map[int32]*connEntry
-	heap    deadlineHeap[*connEntry]
+	heap    dueHeap[*connEntry] // by deadline, as nanoseconds since epoch
+	epoch   time.Time
 	ready   []*connEntry // failed to register
 	running bool
 }
 
-var defaultConnector = &connector{epfd: -1, pending: make(map[int32]*connEntry)}
+var defaultConnector = &connector{epfd: -1, pending: make(map[int32]*connEntry), epoch: time.Now()}
 
 // add registers a probe whose socket waits for the network.
 func (c *connector) add(e *connEntry) {
@@ -296,7 +296,7 @@ func (c *connector) add(e *connEntry) {
 	}
 	if e.err == nil {
 		c.pending[e.fd] = e
-		c.heap.push(e)
+		c.heap.push(e, int64(e.deadline.Sub(c.epoch)))
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: e.fd}
 		if e.state == stReading {
 			ev.Events = unix.EPOLLIN | unix.EPOLLRDHUP
@@ -365,7 +365,7 @@ func (c *connector) loop() {
 			c.heap.remove(e.heapIdx)
 		}
 		done = append(done, finished...)
-		for c.heap.len() > 0 && !c.heap.peek().deadline.After(now) {
+		for c.heap.len() > 0 && c.heap.peekDue() <= int64(now.Sub(c.epoch)) {
 			e := c.heap.pop()
 			delete(c.pending, e.fd)
 			e.decided = false

@@ -40,7 +40,8 @@ type Pinger struct {
 	socks    map[pingSockKey]*pingSock
 	pending  map[uint64]*pingEntry
 	bySeq    map[seqKey]*pingEntry // for ICMP errors that quote no token
-	heap     deadlineHeap[*pingEntry]
+	heap     dueHeap[*pingEntry]   // by deadline, as nanoseconds since epoch
+	epoch    time.Time
 	token    uint64
 	seq      uint16
 	sweeping bool
@@ -80,8 +81,7 @@ type pingEntry struct {
 	heapIdx  int
 }
 
-func (e *pingEntry) when() time.Time { return e.deadline }
-func (e *pingEntry) setIndex(i int)  { e.heapIdx = i }
+func (e *pingEntry) setHeapIndex(i int) { e.heapIdx = i }
 
 // NewPinger returns a Pinger; sockets are opened on first use.
 func NewPinger(cfg *PingerConfig) *Pinger {
@@ -91,6 +91,7 @@ func NewPinger(cfg *PingerConfig) *Pinger {
 		pending: make(map[uint64]*pingEntry),
 		bySeq:   make(map[seqKey]*pingEntry),
 		token:   rand.Uint64(),
+		epoch:   time.Now(),
 	}
 	if cfg != nil && cfg.Listen != nil {
 		p.listen = cfg.Listen
@@ -123,7 +124,7 @@ func (p *Pinger) Close() error {
 	}
 	clear(p.pending)
 	clear(p.bySeq)
-	p.heap = deadlineHeap[*pingEntry]{}
+	p.heap = dueHeap[*pingEntry]{}
 	p.mu.Unlock()
 	now := time.Now()
 	for _, e := range fail {
@@ -187,7 +188,7 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 	e := &pingEntry{token: p.token, seq: p.seq, sock: s, dst: dst, start: start, deadline: deadline, done: done}
 	p.pending[e.token] = e
 	p.bySeq[seqKey{s, e.seq}] = e
-	p.heap.push(e)
+	p.heap.push(e, int64(e.deadline.Sub(p.epoch)))
 	if !p.sweeping {
 		p.sweeping = true
 		go p.sweep()
@@ -377,7 +378,7 @@ func (p *Pinger) sweep() {
 	var expired []*pingEntry
 	for now := range t.C {
 		p.mu.Lock()
-		for p.heap.len() > 0 && !p.heap.peek().deadline.After(now) {
+		for p.heap.len() > 0 && p.heap.peekDue() <= int64(now.Sub(p.epoch)) {
 			e := p.heap.pop()
 			p.forgetLocked(e)
 			expired = append(expired, e)

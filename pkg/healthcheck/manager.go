@@ -104,7 +104,7 @@ type Manager struct {
 	// Owned by the run goroutine.
 	runners map[string]*runner // by key
 	ids     map[string]*runner // by check ID
-	heap    runnerHeap
+	heap    dueHeap[*runner]   // by next, as nanoseconds since epoch
 	epoch   time.Time
 	queue   []*runner
 	workers int
@@ -146,15 +146,11 @@ type runner struct {
 	next, sched    time.Time
 	owedAt         time.Time // due time of a run owed while one was in flight
 	heapIdx        int
-	dueNs          int64 // next, as nanoseconds since the manager's epoch (heap key)
 	inflight, owed bool
 	removed        bool
 }
 
-// setNext sets when the runner is next due.
-func (r *runner) setNext(t, epoch time.Time) {
-	r.next, r.dueNs = t, int64(t.Sub(epoch))
-}
+func (r *runner) setHeapIndex(i int) { r.heapIdx = i }
 
 // New starts a Manager with no checks; give it some with Update.
 func New(cfg *Config) *Manager {
@@ -362,8 +358,8 @@ func (m *Manager) run() {
 			if behind := horizon.Sub(next); behind >= 0 {
 				next = next.Add((behind/r.def.Interval + 1) * r.def.Interval)
 			}
-			r.setNext(next, m.epoch)
-			m.heap.fix(0)
+			r.next = next
+			m.heap.fix(0, m.dueKey(next))
 			if r.inflight {
 				// Still running (a late verdict): run again as soon as it ends.
 				r.owed, r.owedAt = true, due
@@ -532,7 +528,7 @@ func (m *Manager) apply(req updateReq) {
 	for _, r := range keep {
 		slices.Sort(r.owners)
 		if r.heapIdx < 0 && !r.removed {
-			m.heap.push(r)
+			m.heap.push(r, m.dueKey(r.next))
 		}
 	}
 	m.runners, m.ids = keep, newIDs
@@ -548,9 +544,12 @@ func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *
 		r.doneFn = func(res Result) { m.deliver(r, res) }
 	}
 	// Spread first runs over the interval so a reload never bursts.
-	r.setNext(now.Add(time.Duration(m.rnd.Int64N(int64(d.Interval)))), m.epoch)
+	r.next = now.Add(time.Duration(m.rnd.Int64N(int64(d.Interval))))
 	return r
 }
+
+// dueKey is t as the scheduler heap's key.
+func (m *Manager) dueKey(t time.Time) int64 { return int64(t.Sub(m.epoch)) }
 
 func (m *Manager) snapshot() []Status {
 	out := make([]Status, 0, len(m.ids))
@@ -570,93 +569,6 @@ func (m *Manager) snapshot() []Status {
 		return 0
 	})
 	return out
-}
-
-// runnerHeap is the scheduler's min-heap of runners by due time. It is
-// the hottest structure at 10,000 checks a second, hence concrete, with the
-// keys inline so that sifting compares without touching the runners.
-type runnerHeap struct{ s []heapSlot }
-
-type heapSlot struct {
-	due int64
-	r   *runner
-}
-
-func (h *runnerHeap) len() int      { return len(h.s) }
-func (h *runnerHeap) peek() *runner { return h.s[0].r }
-
-func (h *runnerHeap) set(i int, x heapSlot) {
-	h.s[i] = x
-	x.r.heapIdx = i
-}
-
-func (h *runnerHeap) push(r *runner) {
-	h.s = append(h.s, heapSlot{r.dueNs, r})
-	h.up(len(h.s)-1, h.s[len(h.s)-1])
-}
-
-func (h *runnerHeap) remove(i int) {
-	n := len(h.s) - 1
-	if i < 0 || i > n {
-		return
-	}
-	r := h.s[i].r
-	last := h.s[n]
-	h.s[n] = heapSlot{}
-	h.s = h.s[:n]
-	if i != n {
-		h.set(i, last)
-		h.fixSlot(i)
-	}
-	r.heapIdx = -1
-}
-
-// fix restores order after the runner at i changed its due time.
-func (h *runnerHeap) fix(i int) {
-	h.s[i].due = h.s[i].r.dueNs
-	h.fixSlot(i)
-}
-
-func (h *runnerHeap) fixSlot(i int) {
-	x := h.s[i]
-	if j := h.down(i, x); j == i {
-		h.up(i, x)
-	}
-}
-
-// up moves x, which belongs at j or above, into place.
-func (h *runnerHeap) up(j int, x heapSlot) {
-	for j > 0 {
-		i := (j - 1) / 2
-		if x.due >= h.s[i].due {
-			break
-		}
-		h.set(j, h.s[i])
-		j = i
-	}
-	h.set(j, x)
-}
-
-// down moves x, which belongs at i or below, into place and returns where.
-func (h *runnerHeap) down(i int, x heapSlot) int {
-	n := len(h.s)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		j := l
-		if r := l + 1; r < n && h.s[r].due < h.s[l].due {
-			j = r
-		}
-		if h.s[j].due >= x.due {
-			break
-		}
-		h.set(i, h.s[j])
-		i = j
-	}
-	h.set(i, x)
-	return i
 }
 
 // failingChecker fails every run with its error.
