@@ -17,12 +17,13 @@ type Checker interface {
 	Check(ctx context.Context) Result
 }
 
-// asyncChecker is implemented by checkers that can run without a goroutine:
-// start begins the probe and arranges for done to be called exactly once,
-// from another goroutine, by the deadline (plus a few milliseconds) at the
-// latest. start must not block.
+// asyncChecker is implemented by checkers that can run without a goroutine
+// of their own: start begins the probe, on c when it is a socket probe, and
+// arranges for done to be called exactly once, possibly before start
+// returns, within timeout (plus a few milliseconds) on c's clock (an ICMP
+// probe's Pinger's). start must not block.
 type asyncChecker interface {
-	start(deadline time.Time, done func(Result))
+	start(c *connector, timeout time.Duration, done func(Result))
 }
 
 // NewChecker builds the checker for a definition, after normalizing and

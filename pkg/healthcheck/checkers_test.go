@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 func def(t Type, target string) Definition {
@@ -52,8 +54,10 @@ func runAsync(t *testing.T, d Definition) Result {
 	if !ok {
 		t.Fatalf("%T has no async path", c)
 	}
+	cn := newConnector(clock.System{})
+	defer cn.close()
 	ch := make(chan Result, 1)
-	a.start(time.Now().Add(d.Timeout), func(r Result) { ch <- r })
+	a.start(cn, d.Normalize().Timeout, func(r Result) { ch <- r })
 	select {
 	case r := <-ch:
 		return r

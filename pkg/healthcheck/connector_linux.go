@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // connectDest is a precomputed TCP probe for the epoll connector: a
@@ -52,11 +54,11 @@ const (
 // and other very short paths the handshake has completed by the time
 // connect returns: a zero-timeout poll settles it here, without an epoll
 // round trip, and a bare connect is closed before the server even accepts
-// (what the kernel alone costs). Anything still in progress goes to the
-// shared epoll connector. done is called exactly once, possibly before
-// connect returns.
-func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
-	e := &connEntry{fd: -1, dest: cd, start: time.Now(), deadline: deadline, done: done}
+// (what the kernel alone costs). Anything still in progress goes to c.
+// done is called exactly once, possibly before connect returns.
+func (cd *connectDest) connect(c *connector, timeout time.Duration, done func(Result)) {
+	start := c.clk.Now()
+	e := &connEntry{fd: -1, dest: cd, c: c, start: start, deadline: start.Add(timeout), done: done}
 	fd, err := cd.open()
 	if err == nil {
 		e.fd = int32(fd)
@@ -88,7 +90,7 @@ func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
 		e.finishNow()
 		return
 	}
-	defaultConnector.add(e)
+	c.add(e)
 }
 
 var errConnectedNow = errors.New("connected at once")
@@ -154,6 +156,7 @@ type connEntry struct {
 	wrote    int
 	reply    []byte
 	dest     *connectDest
+	c        *connector
 	start    time.Time
 	deadline time.Time
 	done     func(Result)
@@ -231,7 +234,7 @@ func (e *connEntry) finishNow() {
 	if e.fd >= 0 {
 		unix.Close(int(e.fd))
 	}
-	e.finish(time.Now())
+	e.finish(e.c.clk.Now())
 }
 
 func (e *connEntry) finish(now time.Time) {
@@ -267,24 +270,38 @@ func (e *connEntry) finish(now time.Time) {
 	e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: err, Detail: detail})
 }
 
-// connector owns one epoll instance on which all in-flight probes wait,
-// and one goroutine that completes them. The goroutine exits when nothing
-// has been pending for a second and restarts on demand.
+// connector owns one epoll instance on which a Manager's in-flight socket
+// probes wait, and one goroutine that completes them. The goroutine runs
+// while probes are pending and ends after a second without any; close
+// fails the probes still in flight, closes their sockets and waits for it.
+// Deadlines and latencies are on clk.
 type connector struct {
+	clk   clock.Clock
+	epoch time.Time
+	wg    sync.WaitGroup
+
 	mu      sync.Mutex
 	epfd    int
 	pending map[int32]*connEntry
 	heap    dueHeap[*connEntry] // by deadline, as nanoseconds since epoch
-	epoch   time.Time
-	ready   []*connEntry // failed to register
+	ready   []*connEntry        // failed to register
 	running bool
+	closed  bool
 }
 
-var defaultConnector = &connector{epfd: -1, pending: make(map[int32]*connEntry), epoch: time.Now()}
+func newConnector(clk clock.Clock) *connector {
+	return &connector{clk: clk, epoch: clk.Now(), epfd: -1, pending: make(map[int32]*connEntry)}
+}
 
 // add registers a probe whose socket waits for the network.
 func (c *connector) add(e *connEntry) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		e.err = ErrClosed
+		e.finishNow()
+		return
+	}
 	defer c.mu.Unlock()
 	if c.epfd < 0 {
 		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -296,7 +313,7 @@ func (c *connector) add(e *connEntry) {
 	}
 	if e.err == nil {
 		c.pending[e.fd] = e
-		c.heap.push(e, int64(e.deadline.Sub(c.epoch)))
+		c.heap.push(e, c.key(e.deadline))
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: e.fd}
 		if e.state == stReading {
 			ev.Events = unix.EPOLLIN | unix.EPOLLRDHUP
@@ -312,13 +329,33 @@ func (c *connector) add(e *connEntry) {
 	}
 	if !c.running {
 		c.running = true
+		c.wg.Add(1)
 		go c.loop()
+	}
+}
+
+// key is t as the heap's key.
+func (c *connector) key(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
+
+// close fails the probes in flight with ErrClosed, closes their sockets
+// and the epoll instance, and returns once the goroutine has ended.
+func (c *connector) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epfd >= 0 {
+		unix.Close(c.epfd)
+		c.epfd = -1
 	}
 }
 
 const connectorTick = 5 * time.Millisecond
 
 func (c *connector) loop() {
+	defer c.wg.Done()
 	events := make([]unix.EpollEvent, 512)
 	type activeEntry struct {
 		e  *connEntry
@@ -326,7 +363,7 @@ func (c *connector) loop() {
 	}
 	var active []activeEntry
 	var done []*connEntry
-	idleSince := time.Now()
+	idleSince := c.clk.Now()
 	for {
 		c.mu.Lock()
 		epfd, immediate := c.epfd, len(c.ready) > 0
@@ -344,6 +381,17 @@ func (c *connector) loop() {
 		done = append(done, c.ready...)
 		clear(c.ready)
 		c.ready = c.ready[:0]
+		closed := c.closed
+		if closed {
+			for _, e := range c.pending {
+				e.decided, e.err = false, ErrClosed
+				done = append(done, e)
+			}
+			clear(c.pending)
+			c.heap = dueHeap[*connEntry]{}
+			c.running = false
+			n = 0
+		}
 		for _, ev := range events[:n] {
 			if e := c.pending[ev.Fd]; e != nil {
 				active = append(active, activeEntry{e, ev.Events})
@@ -358,21 +406,21 @@ func (c *connector) loop() {
 			active[i] = activeEntry{}
 		}
 		active = active[:0]
-		now := time.Now()
+		now := c.clk.Now()
 		c.mu.Lock()
 		for _, e := range finished {
 			delete(c.pending, e.fd)
 			c.heap.remove(e.heapIdx)
 		}
 		done = append(done, finished...)
-		for c.heap.len() > 0 && c.heap.peekDue() <= int64(now.Sub(c.epoch)) {
+		for c.heap.len() > 0 && c.heap.peekDue() <= c.key(now) {
 			e := c.heap.pop()
 			delete(c.pending, e.fd)
 			e.decided = false
 			e.err = timeout("timeout after %v", now.Sub(e.start).Round(time.Millisecond))
 			done = append(done, e)
 		}
-		exit := false
+		exit := closed
 		if len(c.pending) > 0 || len(done) > 0 {
 			idleSince = now
 		} else if now.Sub(idleSince) > time.Second {

@@ -116,8 +116,8 @@ type plainHTTPChecker struct {
 	dest connectDest
 }
 
-func (c *plainHTTPChecker) start(deadline time.Time, done func(Result)) {
-	c.dest.connect(deadline, done)
+func (c *plainHTTPChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
+	c.dest.connect(cn, timeout, done)
 }
 
 // judge decides on the status line alone unless the body must match.

@@ -143,7 +143,7 @@ func TestPingerICMPError(t *testing.T) {
 			var calls atomic.Int32
 			results := make(chan Result, 8)
 			ping := func() sentEcho {
-				p.start(tt.dst, netip.Addr{}, 0, time.Now().Add(5*time.Second), func(r Result) { calls.Add(1); results <- r })
+				p.start(tt.dst, netip.Addr{}, 0, 5*time.Second, func(r Result) { calls.Add(1); results <- r })
 				return conn.next(t)
 			}
 			a, b, c := ping(), ping(), ping()
@@ -217,7 +217,7 @@ func TestPingerSweepForgetsSequence(t *testing.T) {
 	dst := netip.MustParseAddr("10.0.0.9")
 	var calls atomic.Int32
 	results := make(chan Result, 4)
-	p.start(dst, netip.Addr{}, 0, time.Now().Add(30*time.Millisecond), func(r Result) { calls.Add(1); results <- r })
+	p.start(dst, netip.Addr{}, 0, 30*time.Millisecond, func(r Result) { calls.Add(1); results <- r })
 	e := conn.next(t)
 	select {
 	case r := <-results:

@@ -47,7 +47,9 @@ type RunInfo struct {
 type Config struct {
 	// Clock drives scheduling and dampening; default the system clock.
 	Clock clock.Clock
-	// Pinger is shared by ICMP checks; default one owned (and closed) by the Manager.
+	// Pinger is shared by ICMP checks; default one owned (and closed) by
+	// the Manager, on its Clock. Close leaves a given Pinger open, with
+	// the Manager's pings still pending in it until their timeouts.
 	Pinger *Pinger
 	// NewChecker builds checkers; default NewChecker with the Pinger. Tests
 	// use it to inject fakes.
@@ -73,6 +75,7 @@ type Config struct {
 // dampened state transitions.
 type Manager struct {
 	clock      clock.Clock
+	conn       *connector // runs the socket probes of asyncCheckers
 	pinger     *Pinger
 	ownPinger  bool
 	newChecker func(Definition) (Checker, error)
@@ -88,7 +91,7 @@ type Manager struct {
 	notify  chan struct{}
 	quit    chan struct{}
 	stopped chan struct{}
-	closeMu sync.Once
+	closing sync.Once
 	// updateMu serializes Update; live is the set of keys it applied last.
 	updateMu sync.Mutex
 	live     map[string]bool
@@ -177,8 +180,9 @@ func New(cfg *Config) *Manager {
 	if m.clock == nil {
 		m.clock = clock.System{}
 	}
+	m.conn = newConnector(m.clock)
 	if m.pinger == nil {
-		m.pinger, m.ownPinger = NewPinger(nil), true
+		m.pinger, m.ownPinger = NewPinger(&PingerConfig{Clock: m.clock}), true
 	}
 	if m.newChecker == nil {
 		m.newChecker = func(d Definition) (Checker, error) { return NewChecker(d, m.pinger) }
@@ -284,15 +288,18 @@ func (m *Manager) Snapshot(ctx context.Context) ([]Status, error) {
 	}
 }
 
-// Close stops scheduling, waits for the workers and closes the
-// transition channel (after delivering what it can without blocking).
+// Close stops scheduling, ends the checks in flight and closes the
+// transition channel (after delivering what it can without blocking). When
+// it returns, every goroutine and socket the Manager started is gone (but
+// for those of a Pinger given in Config).
 func (m *Manager) Close() error {
 	var err error
-	m.closeMu.Do(func() {
+	m.closing.Do(func() {
 		close(m.quit)
 		m.cancel()
 		<-m.stopped
 		m.wg.Wait()
+		m.conn.close()
 		if m.ownPinger {
 			err = m.pinger.Close()
 		}
@@ -415,7 +422,7 @@ func (m *Manager) run() {
 func (m *Manager) launch(r *runner, due time.Time) {
 	r.inflight, r.sched = true, due
 	if r.async != nil {
-		r.async.start(time.Now().Add(r.def.Timeout), r.doneFn)
+		r.async.start(m.conn, r.def.Timeout, r.doneFn)
 		return
 	}
 	m.queue = append(m.queue, r)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // TestManagerRealChecks runs real checks of every socket kind through the
@@ -104,11 +106,13 @@ func BenchmarkTCPConnectLoopback(b *testing.B) {
 		b.Fatal(err)
 	}
 	a := c.(asyncChecker)
+	cn := newConnector(clock.System{})
+	defer cn.close()
 	ch := make(chan Result, 1)
 	done := func(r Result) { ch <- r }
 	b.ReportAllocs()
 	for b.Loop() {
-		a.start(time.Now().Add(time.Second), done)
+		a.start(cn, time.Second, done)
 		if r := <-ch; !r.OK() {
 			b.Fatal(r.Err)
 		}

@@ -30,7 +30,9 @@ type tcpChecker struct {
 	dest   connectDest
 }
 
-func (c *tcpChecker) start(deadline time.Time, done func(Result)) { c.dest.connect(deadline, done) }
+func (c *tcpChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
+	c.dest.connect(cn, timeout, done)
+}
 
 // judge is the connector's view of the reply.
 func (c *tcpChecker) judge(reply []byte, eof bool) (bool, string, error) {
@@ -78,8 +80,8 @@ func (c *tcpConnectChecker) Check(ctx context.Context) Result {
 	})
 }
 
-func (c *tcpConnectChecker) start(deadline time.Time, done func(Result)) {
-	c.dest.connect(deadline, done)
+func (c *tcpConnectChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
+	c.dest.connect(cn, timeout, done)
 }
 
 // Check implements Checker.
