@@ -348,6 +348,10 @@ func TestHTTPS(t *testing.T) {
 	goodSrv := tlsServer(t, good, nil)
 	expiredSrv := tlsServer(t, expired, nil)
 	mtlsSrv := tlsServer(t, good, pool)
+	plainSrv := tcpServer(t, func(c net.Conn) {
+		c.Read(make([]byte, 512))
+		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n")
+	})
 
 	tests := []struct {
 		name   string
@@ -358,11 +362,13 @@ func TestHTTPS(t *testing.T) {
 		{"verified by SNI name", goodSrv, HTTPOptions{ServerName: "www.example.org", CAFile: p.caFile}, ""},
 		{"verified by host header name", goodSrv, HTTPOptions{Host: "www.example.org:443", CAFile: p.caFile}, ""},
 		{"verified by IP", goodSrv, HTTPOptions{CAFile: p.caFile}, ""},
-		{"wrong name", goodSrv, HTTPOptions{ServerName: "other.example.org", CAFile: p.caFile}, "certificate is valid for www.example.org"},
-		{"unknown CA", goodSrv, HTTPOptions{ServerName: "www.example.org"}, "certificate signed by unknown authority"},
+		{"wrong name", goodSrv, HTTPOptions{ServerName: "other.example.org", CAFile: p.caFile}, "tls handshake: tls: failed to verify certificate: x509: certificate is valid for www.example.org"},
+		{"unknown CA", goodSrv, HTTPOptions{ServerName: "www.example.org"}, "tls handshake: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
 		{"expired", expiredSrv, HTTPOptions{ServerName: "www.example.org", CAFile: p.caFile}, "expired"},
 		{"expired but verify off", expiredSrv, HTTPOptions{InsecureSkipVerify: true}, ""},
-		{"client cert required, none given", mtlsSrv, HTTPOptions{CAFile: p.caFile}, "read response"},
+		// TLS 1.3 servers refuse the missing certificate after the handshake.
+		{"client cert required, none given", mtlsSrv, HTTPOptions{CAFile: p.caFile}, "read response: remote error: tls: certificate required"},
+		{"not TLS", plainSrv, HTTPOptions{InsecureSkipVerify: true}, "tls handshake: tls: first record does not look like a TLS handshake"},
 		{"client cert given", mtlsSrv, HTTPOptions{CAFile: p.caFile, CertFile: clientCert, KeyFile: clientKey}, ""},
 	}
 	for _, tt := range tests {
@@ -374,7 +380,7 @@ func TestHTTPS(t *testing.T) {
 			if tt.substr == "" {
 				wantOK(t, r)
 			} else {
-				wantFail(t, r, nil, tt.substr)
+				wantFail(t, r, ErrTLS, tt.substr)
 			}
 		})
 	}

@@ -192,7 +192,7 @@ func (c *httpChecker) check(ctx context.Context) (string, error) {
 	if c.tls != nil {
 		tc := tls.Client(raw, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return "", classify(c.typ, c.target, "tls handshake", err)
+			return "", classify(c.typ, c.target, opTLSHandshake, err)
 		}
 		conn = tc
 	}

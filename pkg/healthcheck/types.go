@@ -97,6 +97,62 @@ type Result struct {
 // OK reports whether the check succeeded.
 func (r Result) OK() bool { return r.Err == nil }
 
+// Outcome classifies the result, for metrics.
+func (r Result) Outcome() Outcome { return OutcomeOf(r.Err) }
+
+// Outcome is the class of a check's result: success, or which kind of
+// failure. Metrics label results with it.
+type Outcome uint8
+
+// Outcomes, one per error class (ErrTimeout, ErrRefused, ...), and
+// OutcomeOther for failures in none.
+const (
+	OutcomeOK Outcome = iota
+	OutcomeTimeout
+	OutcomeRefused
+	OutcomeUnreachable
+	OutcomeMismatch
+	OutcomeTLS
+	OutcomeReset
+	OutcomeOther
+)
+
+var outcomeNames = [...]string{"ok", "timeout", "refused", "unreachable", "mismatch", "tls", "reset", "other"}
+
+// String returns the outcome's lower-case name, as a metric label.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("Outcome(%d)", uint8(o))
+}
+
+// MarshalText implements encoding.TextMarshaler, for status output.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// OutcomeOf returns the class of a check's error: OutcomeOK for nil, the
+// class of the first of ErrTimeout, ErrRefused, ErrUnreachable, ErrReset,
+// ErrTLS and ErrMismatch that err matches, and OutcomeOther otherwise.
+func OutcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrTimeout):
+		return OutcomeTimeout
+	case errors.Is(err, ErrRefused):
+		return OutcomeRefused
+	case errors.Is(err, ErrUnreachable):
+		return OutcomeUnreachable
+	case errors.Is(err, ErrReset):
+		return OutcomeReset
+	case errors.Is(err, ErrTLS):
+		return OutcomeTLS
+	case errors.Is(err, ErrMismatch):
+		return OutcomeMismatch
+	}
+	return OutcomeOther
+}
+
 // Transition is a change of a check's dampened state.
 type Transition struct {
 	// ID is the check's identifier as given to Manager.Update.
@@ -120,8 +176,17 @@ var (
 	// an ICMP destination unreachable or time exceeded came back for the
 	// probe, or the local stack has no route to it.
 	ErrUnreachable = errors.New("healthcheck: unreachable")
-	// ErrMismatch means the target answered, but not what the check expects.
+	// ErrMismatch means the target answered, but not what the check
+	// expects: a wrong status, body or reply, or a malformed, cut or
+	// oversized response.
 	ErrMismatch = errors.New("healthcheck: unexpected response")
+	// ErrTLS means the TLS handshake failed: the certificate did not
+	// verify, the server sent an alert (a client certificate it refused,
+	// also when that comes after the handshake), or it does not speak TLS.
+	ErrTLS = errors.New("healthcheck: tls failure")
+	// ErrReset means the connection was reset (or aborted) once
+	// established, for example while the response was being read.
+	ErrReset = errors.New("healthcheck: connection reset")
 	// ErrClosed means the manager or pinger was closed.
 	ErrClosed = errors.New("healthcheck: closed")
 	// ErrUnsupported means the check needs a feature this platform lacks.
