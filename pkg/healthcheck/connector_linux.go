@@ -179,6 +179,9 @@ func (e *connEntry) write() bool {
 		if err == unix.EAGAIN {
 			return false
 		}
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
 			e.err = fmt.Errorf("write: %w", err)
 			return true
@@ -203,10 +206,16 @@ func (e *connEntry) read() bool {
 		}
 		room := min(cap(e.reply), conv.max) - len(e.reply)
 		n, err := unix.Read(int(e.fd), e.reply[len(e.reply):len(e.reply)+room])
-		if err == unix.EAGAIN {
+		switch {
+		case err == unix.EAGAIN:
 			return e.judge(false)
-		}
-		if err != nil {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			// What came before the error is judged first, as converse does.
+			if e.judge(false) {
+				return true
+			}
 			e.err = fmt.Errorf("read: %w", err)
 			return true
 		}
@@ -218,15 +227,11 @@ func (e *connEntry) read() bool {
 }
 
 func (e *connEntry) judge(eof bool) bool {
-	decided, detail, err := e.dest.conv.judge(e.reply, eof)
-	if decided || eof {
+	decided, detail, err := e.dest.conv.verdict(e.reply, eof)
+	if decided {
 		e.decided, e.detail, e.err = true, detail, err
-		if !decided {
-			e.err = mismatch("reply ended undecided")
-		}
-		return true
 	}
-	return false
+	return decided
 }
 
 // finishNow closes the socket and reports the verdict.
@@ -241,12 +246,7 @@ func (e *connEntry) finish(now time.Time) {
 	err, detail := e.err, e.detail
 	switch {
 	case e.decided:
-		if err != nil {
-			var ce *CheckError
-			if !errors.As(err, &ce) {
-				err = &CheckError{Type: e.dest.typ, Target: e.dest.target, Op: "reply", Err: err}
-			}
-		}
+		// The judge's verdict, a CheckError already.
 	case err == errConnectedNow || err == nil:
 		err, detail = nil, "connected"
 	case e.dest.conv == nil && (errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)):
@@ -256,13 +256,11 @@ func (e *connEntry) finish(now time.Time) {
 		err, detail = nil, "connected"
 	default:
 		op := "connect"
-		switch {
-		case e.state == stWriting:
-			op = "write"
-		case e.state == stReading && e.dest.typ == TypeTCP:
-			op = "read"
-		case e.state == stReading:
-			op = "read response"
+		switch e.state {
+		case stWriting:
+			op = e.dest.conv.writeOp
+		case stReading:
+			op = e.dest.conv.readOp
 		}
 		err = classify(e.dest.typ, e.dest.target, op, err)
 	}
