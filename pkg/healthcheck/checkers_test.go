@@ -400,7 +400,7 @@ func udpServer(t *testing.T, reply func([]byte) []byte) string {
 	}
 	t.Cleanup(func() { c.Close() })
 	go func() {
-		b := make([]byte, 1500)
+		b := make([]byte, 65536)
 		for {
 			n, from, err := c.ReadFrom(b)
 			if err != nil {
@@ -416,6 +416,11 @@ func udpServer(t *testing.T, reply func([]byte) []byte) string {
 
 func TestUDP(t *testing.T) {
 	echo := udpServer(t, func(b []byte) []byte { return append([]byte("re:"), b...) })
+	big := make([]byte, 60000)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	large := udpServer(t, func([]byte) []byte { return big })
 	mute := udpServer(t, func([]byte) []byte { return nil })
 	closed := func() string {
 		c, _ := net.ListenPacket("udp", "127.0.0.1:0")
@@ -437,6 +442,10 @@ func TestUDP(t *testing.T) {
 		{"regexp", echo, UDPOptions{Payload: []byte("hi"), Match: MatchRegexp, Expect: []byte("^re:h.$")}, nil, ""},
 		{"no reply", mute, UDPOptions{Payload: []byte("hi")}, ErrTimeout, "read"},
 		{"port unreachable", closed, UDPOptions{Payload: []byte("hi")}, ErrRefused, "read"},
+		// Replies are read whole, however long.
+		{"exact, long reply", large, UDPOptions{Payload: []byte("hi"), Match: MatchExact, Expect: big}, nil, ""},
+		{"regexp on the end of a long reply", large, UDPOptions{Payload: []byte("hi"), Match: MatchRegexp, Expect: []byte(string(big[len(big)-3:]) + "$")}, nil, ""},
+		{"exact, longer reply", large, UDPOptions{Payload: []byte("hi"), Match: MatchExact, Expect: big[:4096]}, ErrMismatch, "match"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,7 +54,7 @@ type Definition struct {
 type TCPOptions struct {
 	// Send is written after the connection is established.
 	Send []byte `json:"send,omitempty"`
-	// Expect is a prefix the reply must start with.
+	// Expect is a prefix the reply must start with, of at most 4 KiB.
 	Expect []byte `json:"expect,omitempty"`
 	// ExpectRegexp, when set, must match the start of the reply (up to 4 KiB).
 	ExpectRegexp string `json:"expect_regexp,omitempty"`
@@ -176,6 +176,7 @@ type UDPOptions struct {
 	// Match says how the reply is compared with Expect.
 	Match MatchMode `json:"match,omitempty"`
 	// Expect is the expected reply, or a regexp when Match is MatchRegexp.
+	// The reply is read whole, up to the largest datagram.
 	Expect []byte `json:"expect,omitempty"`
 }
 
@@ -278,6 +279,10 @@ func (d Definition) Validate() error {
 	}
 	switch d.Type {
 	case TypeTCP:
+		if d.TCP != nil && len(d.TCP.Expect) > maxReply {
+			// No reply could ever match.
+			return bad("tcp.expect", "%d bytes exceed the %d bytes of reply read", len(d.TCP.Expect), maxReply)
+		}
 		if d.TCP != nil && d.TCP.ExpectRegexp != "" {
 			if _, err := regexp.Compile(d.TCP.ExpectRegexp); err != nil {
 				return bad("tcp.expect_regexp", "%v", err)
@@ -322,11 +327,22 @@ func (d Definition) Validate() error {
 		if d.UDP == nil || len(d.UDP.Payload) == 0 {
 			return bad("udp.payload", "a UDP check needs a payload")
 		}
+		family, limit := "IPv6", maxUDPPayload(d.Target.Addr())
+		if d.Target.Addr().Unmap().Is4() {
+			family = "IPv4"
+		}
+		if n := len(d.UDP.Payload); n > limit {
+			return bad("udp.payload", "%d bytes do not fit in a UDP datagram over %s (%d at most)", n, family, limit)
+		}
 		switch d.UDP.Match {
 		case MatchAny:
 		case MatchExact, MatchPrefix:
 			if len(d.UDP.Expect) == 0 {
 				return bad("udp.expect", "match %s needs expect", d.UDP.Match)
+			}
+			if n := len(d.UDP.Expect); n > limit {
+				// No reply could ever match.
+				return bad("udp.expect", "%d bytes do not fit in a UDP datagram over %s (%d at most)", n, family, limit)
 			}
 		case MatchRegexp:
 			if _, err := regexp.Compile(string(d.UDP.Expect)); err != nil {

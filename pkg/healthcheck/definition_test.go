@@ -65,6 +65,22 @@ func TestValidate(t *testing.T) {
 			d.Type = TypeUDP
 			d.UDP = &UDPOptions{Payload: []byte("x"), Match: MatchExact}
 		}, "match exact needs expect"},
+		{"tcp expect over what is read", func(d *Definition) {
+			d.TCP = &TCPOptions{Expect: make([]byte, 4097)}
+		}, "tcp.expect: 4097 bytes exceed the 4096 bytes of reply read"},
+		{"udp payload over a datagram", func(d *Definition) {
+			d.Type = TypeUDP
+			d.UDP = &UDPOptions{Payload: make([]byte, 65508)}
+		}, "udp.payload: 65508 bytes do not fit in a UDP datagram over IPv4 (65507 at most)"},
+		{"udp exact reply over a datagram", func(d *Definition) {
+			d.Type = TypeUDP
+			d.UDP = &UDPOptions{Payload: []byte("x"), Match: MatchExact, Expect: make([]byte, 65508)}
+		}, "udp.expect: 65508 bytes do not fit in a UDP datagram over IPv4 (65507 at most)"},
+		{"udp largest datagram over IPv6", func(d *Definition) {
+			d.Type = TypeUDP
+			d.Target = netip.MustParseAddrPort("[2001:db8::1]:53")
+			d.UDP = &UDPOptions{Payload: make([]byte, 65527), Match: MatchPrefix, Expect: make([]byte, 65527)}
+		}, ""},
 		{"dns no name", func(d *Definition) { d.Type = TypeDNS }, "dns.name: a DNS check needs a name"},
 		{"dns ok", func(d *Definition) { d.Type = TypeDNS; d.DNS = &DNSOptions{Name: "example.org"} }, ""},
 	}

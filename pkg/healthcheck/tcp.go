@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// maxReply bounds how much of a TCP or UDP reply is read for matching.
+// maxReply bounds how much of a TCP reply is read for matching.
 const maxReply = 4096
 
 // tcpConnectChecker is a bare TCP connect. On Linux the manager runs it on
