@@ -511,3 +511,94 @@ func TestDNS(t *testing.T) {
 		})
 	}
 }
+
+// truncating is a DNS server that answers over UDP with the TC bit set and
+// the first address only, and, when tcp, over TCP in full.
+func truncatingDNS(t *testing.T, tcp bool, answers ...netip.Addr) string {
+	t.Helper()
+	answer := func(q []byte, truncated bool) []byte {
+		var p dnsmessage.Parser
+		h, err := p.Start(q)
+		if err != nil {
+			return nil
+		}
+		qq, err := p.Question()
+		if err != nil {
+			return nil
+		}
+		if truncated {
+			return setTC(dnsResponse(t, h.ID, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers[0]))
+		}
+		return dnsResponse(t, h.ID, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers...)
+	}
+	for {
+		addr := udpServer(t, func(q []byte) []byte { return answer(q, true) })
+		if !tcp {
+			return addr
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // the port is taken for TCP: try another
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					var n [2]byte
+					if _, err := io.ReadFull(c, n[:]); err != nil {
+						return
+					}
+					q := make([]byte, int(n[0])<<8|int(n[1]))
+					if _, err := io.ReadFull(c, q); err != nil {
+						return
+					}
+					r := answer(q, false)
+					c.Write(append([]byte{byte(len(r) >> 8), byte(len(r))}, r...))
+				}()
+			}
+		}()
+		return addr
+	}
+}
+
+// setTC sets the TC bit of a DNS message.
+func setTC(msg []byte) []byte {
+	msg[2] |= 0x02
+	return msg
+}
+
+// A truncated UDP answer is asked again over TCP, as RFC 7766 has
+// resolvers do; a server that truncates and serves no TCP is down.
+func TestDNSTruncated(t *testing.T) {
+	a, b := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("192.0.2.8")
+	for _, tt := range []struct {
+		name   string
+		tcp    bool
+		expect []netip.Addr
+		detail string
+		err    error
+		substr string
+	}{
+		{"answered over TCP", true, []netip.Addr{b}, "1 TypeA record(s) over TCP", nil, ""},
+		{"no TCP", false, nil, "", ErrRefused, "tcp connect"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := def(TypeDNS, truncatingDNS(t, tt.tcp, a, b))
+			d.DNS = &DNSOptions{Name: "www.example.org", Expect: tt.expect}
+			r := runCheck(t, d)
+			if tt.err == nil {
+				wantOK(t, r)
+				if r.Detail != tt.detail {
+					t.Errorf("detail %q, want %q", r.Detail, tt.detail)
+				}
+				return
+			}
+			wantFail(t, r, tt.err, tt.substr)
+		})
+	}
+}

@@ -180,7 +180,8 @@ type UDPOptions struct {
 	Expect []byte `json:"expect,omitempty"`
 }
 
-// DNSOptions configure a DNS check over UDP.
+// DNSOptions configure a DNS check: a query over UDP, asked again over TCP
+// when the answer comes back truncated.
 type DNSOptions struct {
 	// Name is the queried name.
 	Name string `json:"name"`

@@ -152,6 +152,7 @@ func TestCheckDNSAnswer(t *testing.T) {
 		{"other name", dnsResponse(t, 0xbeef, "example.com", dnsmessage.TypeA, 0, a1), dnsmessage.TypeA, nil, 0, "answer is for example.com."},
 		{"aaaa", dnsResponse(t, 0xbeef, "example.org", dnsmessage.TypeAAAA, 0, v6), dnsmessage.TypeAAAA, []netip.Addr{v6}, 1, ""},
 		{"truncated", mustHex(t, dnsGolden)[:30], dnsmessage.TypeA, nil, 0, "parse"},
+		{"TC bit", setTC(mustHex(t, dnsGolden)), dnsmessage.TypeA, nil, 0, "truncated answer (TC)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
