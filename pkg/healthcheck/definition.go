@@ -36,10 +36,11 @@ type Definition struct {
 	Rise int `json:"rise"`
 	// Fall is the number of consecutive failures that make a check down.
 	Fall int `json:"fall"`
-	// StartDown makes the check start in StateDown (it then needs Rise
-	// successes); otherwise it starts in StateUnknown and its first result
-	// decides the state.
-	StartDown bool `json:"start_down,omitempty"`
+	// Initial is the state a new check starts in. StateUnknown (the
+	// default) lets the first result decide; a check that starts in
+	// StateDown needs Rise successes to go up, one that starts in StateUp
+	// Fall failures to go down.
+	Initial State `json:"initial,omitzero"`
 
 	// TCP, HTTP (also for HTTPS), UDP and DNS hold the options of the
 	// matching type; at most the one for Type may be set.
@@ -273,6 +274,9 @@ func (d Definition) Validate() error {
 	}
 	if d.Fall < 1 {
 		return bad("fall", "must be at least 1, got %d", d.Fall)
+	}
+	if d.Initial > StateUp {
+		return bad("initial", "unknown state %d (want unknown, down or up)", d.Initial)
 	}
 	if d.TCP != nil && d.Type != TypeTCP || d.HTTP != nil && d.Type != TypeHTTP && d.Type != TypeHTTPS ||
 		d.UDP != nil && d.Type != TypeUDP || d.DNS != nil && d.Type != TypeDNS {

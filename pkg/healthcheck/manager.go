@@ -542,10 +542,7 @@ func (m *Manager) apply(req updateReq) {
 }
 
 func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *runner {
-	r := &runner{key: k, def: d, checker: ch, heapIdx: -1, since: now}
-	if d.StartDown {
-		r.state = StateDown
-	}
+	r := &runner{key: k, def: d, checker: ch, heapIdx: -1, since: now, state: d.Initial}
 	if a, ok := ch.(asyncChecker); ok {
 		r.async = a
 		r.doneFn = func(res Result) { m.deliver(r, res) }

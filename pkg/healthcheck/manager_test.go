@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,7 +125,7 @@ func TestManagerRiseFall(t *testing.T) {
 		var f fakes
 		m := newTestManager(t, &f)
 		d := mdef("10.0.0.1:80", 2, 3)
-		d.StartDown = true
+		d.Initial = StateDown
 		if err := m.Update(t.Context(), []Check{{"web", d}}); err != nil {
 			t.Fatal(err)
 		}
@@ -399,7 +400,7 @@ func TestManagerInjectedClock(t *testing.T) {
 	defer m.Close()
 	d := mdef("10.0.0.1:80", 2, 2)
 	d.Interval, d.Timeout = time.Hour, time.Minute
-	d.StartDown = true
+	d.Initial = StateDown
 	if err := m.Update(context.Background(), []Check{{"web", d}}); err != nil {
 		t.Fatal(err)
 	}
@@ -502,6 +503,137 @@ func TestManagerOverrunningCheck(t *testing.T) {
 		}
 		if n := sc.calls.Load() - start; n != 5 {
 			t.Errorf("%d runs in 6s of 1.2s runs, want 5 back to back", n)
+		}
+	})
+}
+
+// A check starts in its Initial state: one that starts up needs Fall
+// failures to go down, one that starts down Rise successes to go up.
+func TestManagerInitialState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		up, down := mdef("10.0.0.1:80", 2, 3), mdef("10.0.0.2:80", 2, 3)
+		up.Initial, down.Initial = StateUp, StateDown
+		if err := m.Update(t.Context(), []Check{{"up", up}, {"down", down}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		got, _ := drain(m)
+		want := []tr{{"up", StateUnknown, StateUp}, {"down", StateUnknown, StateDown}}
+		if diff := cmp.Diff(want, simplify(got), cmpopts.SortSlices(func(a, b tr) bool { return a.ID < b.ID })); diff != "" {
+			t.Fatalf("transitions on add (-want +got):\n%s", diff)
+		}
+		f.get(down).ok.Store(true) // up fails, down succeeds
+		for i, want := range [][]tr{
+			nil,
+			{{"down", StateDown, StateUp}},
+			{{"up", StateUp, StateDown}},
+		} {
+			if diff := cmp.Diff(want, step(m)); diff != "" {
+				t.Fatalf("run %d (-want +got):\n%s", i+1, diff)
+			}
+		}
+	})
+}
+
+// An Update with the set already running changes nothing: no transition,
+// no checker built, no run moved; the state, counters and phase carry on.
+func TestManagerSameUpdateIsNoOp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		a, b := mdef("10.0.0.1:80", 1, 1), mdef("10.0.0.2:80", 1, 1)
+		b.Initial = StateDown
+		set := []Check{{"a", a}, {"b", b}, {"b2", b}}
+		if err := m.Update(t.Context(), set); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		f.get(a).ok.Store(true)
+		step(m)
+		step(m)
+		before, err := m.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		builds := f.builds
+		time.Sleep(300 * time.Millisecond) // mid-interval
+		// The same set, in another order and with the defaults spelled out.
+		a2 := a.Normalize()
+		if err := m.Update(t.Context(), []Check{{"b2", b}, {"a", a2}, {"b", b}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got, _ := drain(m); len(got) != 0 {
+			t.Errorf("the same set caused transitions %+v", got)
+		}
+		if f.builds != builds {
+			t.Errorf("the same set built %d checkers", f.builds-builds)
+		}
+		after, err := m.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(before, after, cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{}), cmpopts.EquateErrors()); diff != "" {
+			t.Errorf("status changed (-before +after):\n%s", diff)
+		}
+		step(m)
+		step(m)
+		for _, d := range []Definition{a, b} {
+			fc := f.get(d)
+			fc.mu.Lock()
+			times := slices.Clone(fc.times)
+			fc.mu.Unlock()
+			for i := 1; i < len(times); i++ {
+				if gap := times[i].Sub(times[i-1]); gap != time.Second {
+					t.Errorf("%s: runs %d and %d %v apart, want the interval", d.Target, i-1, i, gap)
+				}
+			}
+		}
+	})
+}
+
+// A changed definition for an ID moves the ID to the state of its new
+// check, and says so only when that differs.
+func TestManagerChangedDefinition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		up, down := mdef("10.0.0.1:80", 1, 1), mdef("10.0.0.2:80", 1, 1)
+		checks := []Check{{"shared", up}, {"x", up}, {"y", up}, {"z", down}, {"w", up}}
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		f.get(up).ok.Store(true)
+		step(m)
+		drain(m)
+		fresh := func(port int, initial State) Definition {
+			d := mdef(fmt.Sprintf("10.0.0.9:%d", port), 1, 1)
+			d.Initial = initial
+			return d
+		}
+		checks = []Check{
+			{"shared", up},
+			{"x", fresh(1, StateUnknown)}, // up -> a new check, unknown
+			{"y", fresh(2, StateDown)},    // up -> a new check that starts down
+			{"z", up},                     // down -> a running check that is up
+			{"w", fresh(3, StateUp)},      // up -> a new check that starts up: no change
+		}
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		got, _ := drain(m)
+		want := []tr{{"x", StateUp, StateUnknown}, {"y", StateUp, StateDown}, {"z", StateDown, StateUp}}
+		if diff := cmp.Diff(want, simplify(got), cmpopts.SortSlices(func(a, b tr) bool { return a.ID < b.ID })); diff != "" {
+			t.Errorf("transitions (-want +got):\n%s", diff)
+		}
+		for _, tr := range got {
+			if !tr.Result.Time.IsZero() || tr.Result.Err != nil {
+				t.Errorf("%s: a configuration change carries result %+v", tr.ID, tr.Result)
+			}
 		}
 	})
 }

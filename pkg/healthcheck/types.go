@@ -62,7 +62,7 @@ const (
 	StateUnknown State = iota
 	// StateDown means the check failed Fall consecutive times (or started down).
 	StateDown
-	// StateUp means the check succeeded Rise consecutive times.
+	// StateUp means the check succeeded Rise consecutive times (or started up).
 	StateUp
 )
 
@@ -79,8 +79,28 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
-// MarshalText implements encoding.TextMarshaler, for status output.
+// ParseState returns the State named s ("unknown", "down" or "up").
+func ParseState(s string) (State, error) {
+	for st := StateUnknown; st <= StateUp; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return StateUnknown, fmt.Errorf("healthcheck: unknown state %q (want unknown, down or up)", s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *State) UnmarshalText(b []byte) error {
+	v, err := ParseState(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
 
 // Result is the outcome of one run of a check.
 type Result struct {
