@@ -19,7 +19,8 @@ type Check struct {
 	Definition Definition
 }
 
-// Status is the state of one check ID, for status output and metrics.
+// Status is the state of one check ID, for status output and metrics
+// (Last.Outcome() and Last.Latency label and time the latest run).
 type Status struct {
 	ID         string
 	Key        string
@@ -35,7 +36,8 @@ type Status struct {
 	Runs, Failures uint64
 }
 
-// RunInfo describes one completed run, for Config.OnResult.
+// RunInfo describes one completed run, for Config.OnResult: metrics take
+// Result.Outcome() and Result.Latency from it.
 type RunInfo struct {
 	Key string
 	// Scheduled is when the run was due, on the manager's clock.
@@ -55,8 +57,9 @@ type Config struct {
 	// use it to inject fakes.
 	NewChecker func(Definition) (Checker, error)
 	// MaxConcurrent bounds the worker pool that runs blocking checks
-	// (HTTP, UDP, DNS, TCP with payload); default 1024. TCP connect and
-	// ICMP checks do not use workers.
+	// (HTTPS, UDP, DNS); default 1024. TCP and plain HTTP checks run on
+	// the Manager's epoll connector (off Linux, on a goroutine each) and
+	// ICMP checks on the Pinger, without workers.
 	MaxConcurrent int
 	// TransitionBuffer is the capacity, in batches, of the transition channel; default 64.
 	TransitionBuffer int
@@ -72,7 +75,9 @@ type Config struct {
 }
 
 // Manager schedules checks from a single goroutine and emits their
-// dampened state transitions.
+// dampened state transitions. It owns the goroutines and sockets that run
+// the checks (workers, an epoll connector, a Pinger unless given one), and
+// Close ends them all.
 type Manager struct {
 	clock      clock.Clock
 	conn       *connector // runs the socket probes of asyncCheckers
@@ -97,7 +102,7 @@ type Manager struct {
 	live     map[string]bool
 	ctx      context.Context // cancelled by Close, ends in-flight blocking checks
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // workers
 
 	inboxMu sync.Mutex
 	inbox   []completion

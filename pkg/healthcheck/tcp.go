@@ -12,7 +12,7 @@ import (
 const maxReply = 4096
 
 // tcpConnectChecker is a bare TCP connect. On Linux the manager runs it on
-// the shared epoll connector (no goroutine, a few syscalls per check).
+// the Manager's epoll connector (no goroutine, a few syscalls per check).
 type tcpConnectChecker struct {
 	d      Definition
 	target string
