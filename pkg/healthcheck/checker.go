@@ -127,11 +127,3 @@ func connDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
 	}
 	return context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 }
-
-func zoneIndex(zone string) (uint32, error) {
-	ifi, err := net.InterfaceByName(zone)
-	if err != nil {
-		return 0, err
-	}
-	return uint32(ifi.Index), nil
-}

@@ -105,6 +105,11 @@ func tcpServer(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, l, handle)
+}
+
+// serve runs handle on each connection l accepts, until the test ends.
+func serve(t *testing.T, l net.Listener, handle func(net.Conn)) string {
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
@@ -466,16 +471,22 @@ func TestUDP(t *testing.T) {
 	}
 }
 
+// parseQuery returns the ID and question of the DNS query q.
+func parseQuery(q []byte) (uint16, dnsmessage.Question, bool) {
+	var p dnsmessage.Parser
+	h, err := p.Start(q)
+	if err != nil {
+		return 0, dnsmessage.Question{}, false
+	}
+	qq, err := p.Question()
+	return h.ID, qq, err == nil
+}
+
 func TestDNS(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
 	srv := udpServer(t, func(q []byte) []byte {
-		var p dnsmessage.Parser
-		h, err := p.Start(q)
-		if err != nil {
-			return nil
-		}
-		qq, err := p.Question()
-		if err != nil {
+		id, qq, ok := parseQuery(q)
+		if !ok {
 			return nil
 		}
 		rcode := dnsmessage.RCodeSuccess
@@ -485,7 +496,7 @@ func TestDNS(t *testing.T) {
 		} else {
 			rcode = dnsmessage.RCodeNameError
 		}
-		return dnsResponse(t, h.ID, qq.Name.String(), qq.Type, rcode, answers...)
+		return dnsResponse(t, id, qq.Name.String(), qq.Type, rcode, answers...)
 	})
 	tests := []struct {
 		name   string
@@ -512,24 +523,19 @@ func TestDNS(t *testing.T) {
 	}
 }
 
-// truncating is a DNS server that answers over UDP with the TC bit set and
-// the first address only, and, when tcp, over TCP in full.
+// truncatingDNS is a DNS server that answers over UDP with the TC bit set
+// and the first address only, and, when tcp, over TCP in full.
 func truncatingDNS(t *testing.T, tcp bool, answers ...netip.Addr) string {
 	t.Helper()
 	answer := func(q []byte, truncated bool) []byte {
-		var p dnsmessage.Parser
-		h, err := p.Start(q)
-		if err != nil {
-			return nil
-		}
-		qq, err := p.Question()
-		if err != nil {
+		id, qq, ok := parseQuery(q)
+		if !ok {
 			return nil
 		}
 		if truncated {
-			return setTC(dnsResponse(t, h.ID, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers[0]))
+			return setTC(dnsResponse(t, id, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers[0]))
 		}
-		return dnsResponse(t, h.ID, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers...)
+		return dnsResponse(t, id, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers...)
 	}
 	for {
 		addr := udpServer(t, func(q []byte) []byte { return answer(q, true) })
@@ -540,29 +546,18 @@ func truncatingDNS(t *testing.T, tcp bool, answers ...netip.Addr) string {
 		if err != nil {
 			continue // the port is taken for TCP: try another
 		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					var n [2]byte
-					if _, err := io.ReadFull(c, n[:]); err != nil {
-						return
-					}
-					q := make([]byte, int(n[0])<<8|int(n[1]))
-					if _, err := io.ReadFull(c, q); err != nil {
-						return
-					}
-					r := answer(q, false)
-					c.Write(append([]byte{byte(len(r) >> 8), byte(len(r))}, r...))
-				}()
+		return serve(t, l, func(c net.Conn) {
+			var n [2]byte
+			if _, err := io.ReadFull(c, n[:]); err != nil {
+				return
 			}
-		}()
-		return addr
+			q := make([]byte, int(n[0])<<8|int(n[1]))
+			if _, err := io.ReadFull(c, q); err != nil {
+				return
+			}
+			r := answer(q, false)
+			c.Write(append([]byte{byte(len(r) >> 8), byte(len(r))}, r...))
+		})
 	}
 }
 

@@ -3,8 +3,10 @@ package healthcheck
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,4 +63,49 @@ func TestManagerCloseLeavesNothing(t *testing.T) {
 	if got := openFDs(t); got > fds-1 {
 		t.Errorf("%d file descriptors open after Close, %d before New", got+1, fds)
 	}
+}
+
+// silentServer accepts TCP connections and never answers, so probes to it
+// stay in flight. accepted counts them; stop closes the listener and every
+// connection, and returns once the accept loop has ended.
+func silentServer(t *testing.T) (addr netip.AddrPort, accepted func() int, stop func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			l.Close()
+			<-done
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	}
+	t.Cleanup(stop)
+	accepted = func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
+	}
+	return l.Addr().(*net.TCPAddr).AddrPort(), accepted, stop
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -62,51 +61,6 @@ func waitGoroutinesGone(t *testing.T, before map[string]string) {
 		}
 		runtime.Gosched()
 	}
-}
-
-// silentServer accepts TCP connections and never answers, so probes to it
-// stay in flight. accepted counts them; stop closes the listener and every
-// connection, and returns once the accept loop has ended.
-func silentServer(t *testing.T) (addr netip.AddrPort, accepted func() int, stop func()) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			l.Close()
-			<-done
-			mu.Lock()
-			defer mu.Unlock()
-			for _, c := range conns {
-				c.Close()
-			}
-		})
-	}
-	t.Cleanup(stop)
-	accepted = func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(conns)
-	}
-	return l.Addr().(*net.TCPAddr).AddrPort(), accepted, stop
 }
 
 // TestPingerCloseWaits: Close fails the pings in flight with ErrClosed and
