@@ -129,3 +129,22 @@ func FuzzHTTPJudge(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkHTTPJudge judges a typical small response, whole, as the
+// connector does after one read.
+func BenchmarkHTTPJudge(b *testing.B) {
+	reply := []byte("HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nDate: Mon, 30 Nov 2026 09:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+	for _, j := range []struct {
+		name string
+		j    httpJudge
+	}{{"status", judgeStatus}, {"body", judgeBody}} {
+		b.Run(j.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v := j.j.judge(reply, false); !v.decided || v.err != nil {
+					b.Fatal(v)
+				}
+			}
+		})
+	}
+}
