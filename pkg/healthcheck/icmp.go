@@ -29,6 +29,9 @@ type PingerConfig struct {
 	// (IPV6_RECVERR) set, as the default Listen does; on a ping socket
 	// without it, or an injected conn without a file descriptor, such a ping
 	// fails when it times out.
+	//
+	// Close closes the conns Listen returned, and waits for their
+	// ReadFrom to return: an injected conn's must, once it is closed.
 	Listen func(v6 bool, src netip.Addr, mark uint32) (conn net.PacketConn, kernelID bool, err error)
 	// Clock times pings and their timeouts; default the system clock. A
 	// Pinger shared with a Manager should run on the Manager's clock.
