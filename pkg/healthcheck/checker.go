@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,12 +18,13 @@ type Checker interface {
 	Check(ctx context.Context) Result
 }
 
-// asyncChecker is implemented by checkers that can run without a goroutine:
-// start begins the probe and arranges for done to be called exactly once,
-// from another goroutine, by the deadline (plus a few milliseconds) at the
-// latest. start must not block.
+// asyncChecker is implemented by checkers that can run without a goroutine
+// of their own: start begins the probe, on c when it is a socket probe, and
+// arranges for done to be called exactly once, possibly before start
+// returns, within timeout (plus a few milliseconds) on c's clock (an ICMP
+// probe's Pinger's). start must not block.
 type asyncChecker interface {
-	start(deadline time.Time, done func(Result))
+	start(c *connector, timeout time.Duration, done func(Result))
 }
 
 // NewChecker builds the checker for a definition, after normalizing and
@@ -67,17 +69,47 @@ func dialer(d Definition, network string, linger0 bool) *net.Dialer {
 	return nd
 }
 
-// classify maps a socket error to the package's sentinels while keeping the cause.
+// classify wraps a socket or TLS error from op in a CheckError, marked with
+// the package sentinel it belongs to, if any, while keeping the cause.
 func classify(t Type, target, op string, err error) error {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		err = &kindError{ErrTimeout, err}
-	case errors.Is(err, syscall.ECONNREFUSED):
-		err = &kindError{ErrRefused, err}
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		err = &kindError{ErrUnreachable, err}
+	if kind := errorKind(op, err); kind != nil {
+		err = &kindError{kind, err}
 	}
 	return &CheckError{Type: t, Target: target, Op: op, Err: err}
+}
+
+// opTLSHandshake is the CheckError op of a failed TLS handshake.
+const opTLSHandshake = "tls handshake"
+
+// errorKind returns the sentinel error the failure err of op belongs to,
+// or nil. Every checker's socket errors go through it, so a reset or an
+// unreachable network reads the same from any check type.
+func errorKind(op string, err error) error {
+	var (
+		verify *tls.CertificateVerificationError
+		record tls.RecordHeaderError
+		alert  tls.AlertError
+		opErr  *net.OpError
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrTimeout
+	case errors.Is(err, context.Canceled):
+		return nil // the Manager closing, or a caller giving up: no verdict on the target
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrRefused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.Is(err, syscall.EHOSTDOWN), errors.Is(err, syscall.ENETDOWN):
+		return ErrUnreachable
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return ErrReset
+	case errors.As(err, &verify), errors.As(err, &record), errors.As(err, &alert),
+		// crypto/tls reports alerts, received or sent, as these ops.
+		errors.As(err, &opErr) && (opErr.Op == "remote error" || opErr.Op == "local error"),
+		op == opTLSHandshake:
+		return ErrTLS
+	}
+	return nil
 }
 
 // runSync times a blocking probe and fills in the Result.
@@ -94,12 +126,4 @@ func connDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
 		_ = c.SetDeadline(dl)
 	}
 	return context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-}
-
-func zoneIndex(zone string) (uint32, error) {
-	ifi, err := net.InterfaceByName(zone)
-	if err != nil {
-		return 0, err
-	}
-	return uint32(ifi.Index), nil
 }

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 func def(t Type, target string) Definition {
@@ -52,8 +54,10 @@ func runAsync(t *testing.T, d Definition) Result {
 	if !ok {
 		t.Fatalf("%T has no async path", c)
 	}
+	cn := newConnector(clock.System{})
+	defer cn.close()
 	ch := make(chan Result, 1)
-	a.start(time.Now().Add(d.Timeout), func(r Result) { ch <- r })
+	a.start(cn, d.Normalize().Timeout, func(r Result) { ch <- r })
 	select {
 	case r := <-ch:
 		return r
@@ -101,6 +105,11 @@ func tcpServer(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, l, handle)
+}
+
+// serve runs handle on each connection l accepts, until the test ends.
+func serve(t *testing.T, l net.Listener, handle func(net.Conn)) string {
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
@@ -344,6 +353,10 @@ func TestHTTPS(t *testing.T) {
 	goodSrv := tlsServer(t, good, nil)
 	expiredSrv := tlsServer(t, expired, nil)
 	mtlsSrv := tlsServer(t, good, pool)
+	plainSrv := tcpServer(t, func(c net.Conn) {
+		c.Read(make([]byte, 512))
+		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n")
+	})
 
 	tests := []struct {
 		name   string
@@ -354,11 +367,13 @@ func TestHTTPS(t *testing.T) {
 		{"verified by SNI name", goodSrv, HTTPOptions{ServerName: "www.example.org", CAFile: p.caFile}, ""},
 		{"verified by host header name", goodSrv, HTTPOptions{Host: "www.example.org:443", CAFile: p.caFile}, ""},
 		{"verified by IP", goodSrv, HTTPOptions{CAFile: p.caFile}, ""},
-		{"wrong name", goodSrv, HTTPOptions{ServerName: "other.example.org", CAFile: p.caFile}, "certificate is valid for www.example.org"},
-		{"unknown CA", goodSrv, HTTPOptions{ServerName: "www.example.org"}, "certificate signed by unknown authority"},
+		{"wrong name", goodSrv, HTTPOptions{ServerName: "other.example.org", CAFile: p.caFile}, "tls handshake: tls: failed to verify certificate: x509: certificate is valid for www.example.org"},
+		{"unknown CA", goodSrv, HTTPOptions{ServerName: "www.example.org"}, "tls handshake: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
 		{"expired", expiredSrv, HTTPOptions{ServerName: "www.example.org", CAFile: p.caFile}, "expired"},
 		{"expired but verify off", expiredSrv, HTTPOptions{InsecureSkipVerify: true}, ""},
-		{"client cert required, none given", mtlsSrv, HTTPOptions{CAFile: p.caFile}, "read response"},
+		// TLS 1.3 servers refuse the missing certificate after the handshake.
+		{"client cert required, none given", mtlsSrv, HTTPOptions{CAFile: p.caFile}, "read response: remote error: tls: certificate required"},
+		{"not TLS", plainSrv, HTTPOptions{InsecureSkipVerify: true}, "tls handshake: tls: first record does not look like a TLS handshake"},
 		{"client cert given", mtlsSrv, HTTPOptions{CAFile: p.caFile, CertFile: clientCert, KeyFile: clientKey}, ""},
 	}
 	for _, tt := range tests {
@@ -370,7 +385,7 @@ func TestHTTPS(t *testing.T) {
 			if tt.substr == "" {
 				wantOK(t, r)
 			} else {
-				wantFail(t, r, nil, tt.substr)
+				wantFail(t, r, ErrTLS, tt.substr)
 			}
 		})
 	}
@@ -390,7 +405,7 @@ func udpServer(t *testing.T, reply func([]byte) []byte) string {
 	}
 	t.Cleanup(func() { c.Close() })
 	go func() {
-		b := make([]byte, 1500)
+		b := make([]byte, 65536)
 		for {
 			n, from, err := c.ReadFrom(b)
 			if err != nil {
@@ -406,6 +421,11 @@ func udpServer(t *testing.T, reply func([]byte) []byte) string {
 
 func TestUDP(t *testing.T) {
 	echo := udpServer(t, func(b []byte) []byte { return append([]byte("re:"), b...) })
+	big := make([]byte, 60000)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	large := udpServer(t, func([]byte) []byte { return big })
 	mute := udpServer(t, func([]byte) []byte { return nil })
 	closed := func() string {
 		c, _ := net.ListenPacket("udp", "127.0.0.1:0")
@@ -427,6 +447,10 @@ func TestUDP(t *testing.T) {
 		{"regexp", echo, UDPOptions{Payload: []byte("hi"), Match: MatchRegexp, Expect: []byte("^re:h.$")}, nil, ""},
 		{"no reply", mute, UDPOptions{Payload: []byte("hi")}, ErrTimeout, "read"},
 		{"port unreachable", closed, UDPOptions{Payload: []byte("hi")}, ErrRefused, "read"},
+		// Replies are read whole, however long.
+		{"exact, long reply", large, UDPOptions{Payload: []byte("hi"), Match: MatchExact, Expect: big}, nil, ""},
+		{"regexp on the end of a long reply", large, UDPOptions{Payload: []byte("hi"), Match: MatchRegexp, Expect: []byte(string(big[len(big)-3:]) + "$")}, nil, ""},
+		{"exact, longer reply", large, UDPOptions{Payload: []byte("hi"), Match: MatchExact, Expect: big[:4096]}, ErrMismatch, "match"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -447,16 +471,22 @@ func TestUDP(t *testing.T) {
 	}
 }
 
+// parseQuery returns the ID and question of the DNS query q.
+func parseQuery(q []byte) (uint16, dnsmessage.Question, bool) {
+	var p dnsmessage.Parser
+	h, err := p.Start(q)
+	if err != nil {
+		return 0, dnsmessage.Question{}, false
+	}
+	qq, err := p.Question()
+	return h.ID, qq, err == nil
+}
+
 func TestDNS(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
 	srv := udpServer(t, func(q []byte) []byte {
-		var p dnsmessage.Parser
-		h, err := p.Start(q)
-		if err != nil {
-			return nil
-		}
-		qq, err := p.Question()
-		if err != nil {
+		id, qq, ok := parseQuery(q)
+		if !ok {
 			return nil
 		}
 		rcode := dnsmessage.RCodeSuccess
@@ -466,7 +496,7 @@ func TestDNS(t *testing.T) {
 		} else {
 			rcode = dnsmessage.RCodeNameError
 		}
-		return dnsResponse(t, h.ID, qq.Name.String(), qq.Type, rcode, answers...)
+		return dnsResponse(t, id, qq.Name.String(), qq.Type, rcode, answers...)
 	})
 	tests := []struct {
 		name   string
@@ -489,6 +519,81 @@ func TestDNS(t *testing.T) {
 			} else {
 				wantFail(t, r, ErrMismatch, tt.substr)
 			}
+		})
+	}
+}
+
+// truncatingDNS is a DNS server that answers over UDP with the TC bit set
+// and the first address only, and, when tcp, over TCP in full.
+func truncatingDNS(t *testing.T, tcp bool, answers ...netip.Addr) string {
+	t.Helper()
+	answer := func(q []byte, truncated bool) []byte {
+		id, qq, ok := parseQuery(q)
+		if !ok {
+			return nil
+		}
+		if truncated {
+			return setTC(dnsResponse(t, id, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers[0]))
+		}
+		return dnsResponse(t, id, qq.Name.String(), qq.Type, dnsmessage.RCodeSuccess, answers...)
+	}
+	for {
+		addr := udpServer(t, func(q []byte) []byte { return answer(q, true) })
+		if !tcp {
+			return addr
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // the port is taken for TCP: try another
+		}
+		return serve(t, l, func(c net.Conn) {
+			var n [2]byte
+			if _, err := io.ReadFull(c, n[:]); err != nil {
+				return
+			}
+			q := make([]byte, int(n[0])<<8|int(n[1]))
+			if _, err := io.ReadFull(c, q); err != nil {
+				return
+			}
+			r := answer(q, false)
+			c.Write(append([]byte{byte(len(r) >> 8), byte(len(r))}, r...))
+		})
+	}
+}
+
+// setTC sets the TC bit of a DNS message.
+func setTC(msg []byte) []byte {
+	msg[2] |= 0x02
+	return msg
+}
+
+// A truncated UDP answer is asked again over TCP, as RFC 7766 has
+// resolvers do; a server that truncates and serves no TCP is down.
+func TestDNSTruncated(t *testing.T) {
+	a, b := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("192.0.2.8")
+	for _, tt := range []struct {
+		name   string
+		tcp    bool
+		expect []netip.Addr
+		detail string
+		err    error
+		substr string
+	}{
+		{"answered over TCP", true, []netip.Addr{b}, "1 TypeA record(s) over TCP", nil, ""},
+		{"no TCP", false, nil, "", ErrRefused, "tcp connect"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := def(TypeDNS, truncatingDNS(t, tt.tcp, a, b))
+			d.DNS = &DNSOptions{Name: "www.example.org", Expect: tt.expect}
+			r := runCheck(t, d)
+			if tt.err == nil {
+				wantOK(t, r)
+				if r.Detail != tt.detail {
+					t.Errorf("detail %q, want %q", r.Detail, tt.detail)
+				}
+				return
+			}
+			wantFail(t, r, tt.err, tt.substr)
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // connectDest is a precomputed TCP probe for the epoll connector: a
@@ -52,11 +54,11 @@ const (
 // and other very short paths the handshake has completed by the time
 // connect returns: a zero-timeout poll settles it here, without an epoll
 // round trip, and a bare connect is closed before the server even accepts
-// (what the kernel alone costs). Anything still in progress goes to the
-// shared epoll connector. done is called exactly once, possibly before
-// connect returns.
-func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
-	e := &connEntry{fd: -1, dest: cd, start: time.Now(), deadline: deadline, done: done}
+// (what the kernel alone costs). Anything still in progress goes to c.
+// done is called exactly once, possibly before connect returns.
+func (cd *connectDest) connect(c *connector, timeout time.Duration, done func(Result)) {
+	start := c.clk.Now()
+	e := &connEntry{fd: -1, dest: cd, c: c, start: start, deadline: start.Add(timeout), done: done}
 	fd, err := cd.open()
 	if err == nil {
 		e.fd = int32(fd)
@@ -88,7 +90,7 @@ func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
 		e.finishNow()
 		return
 	}
-	defaultConnector.add(e)
+	c.add(e)
 }
 
 var errConnectedNow = errors.New("connected at once")
@@ -154,6 +156,7 @@ type connEntry struct {
 	wrote    int
 	reply    []byte
 	dest     *connectDest
+	c        *connector
 	start    time.Time
 	deadline time.Time
 	done     func(Result)
@@ -165,8 +168,7 @@ type connEntry struct {
 	detail  string
 }
 
-func (e *connEntry) when() time.Time { return e.deadline }
-func (e *connEntry) setIndex(i int)  { e.heapIdx = i }
+func (e *connEntry) setHeapIndex(i int) { e.heapIdx = i }
 
 // write sends (the rest of) the request and reports whether the probe is
 // decided (a write error). On success it moves to stReading.
@@ -176,6 +178,9 @@ func (e *connEntry) write() bool {
 		n, err := unix.Write(int(e.fd), req[e.wrote:])
 		if err == unix.EAGAIN {
 			return false
+		}
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
 			e.err = fmt.Errorf("write: %w", err)
@@ -201,10 +206,16 @@ func (e *connEntry) read() bool {
 		}
 		room := min(cap(e.reply), conv.max) - len(e.reply)
 		n, err := unix.Read(int(e.fd), e.reply[len(e.reply):len(e.reply)+room])
-		if err == unix.EAGAIN {
+		switch {
+		case err == unix.EAGAIN:
 			return e.judge(false)
-		}
-		if err != nil {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			// What came before the error is judged first, as converse does.
+			if e.judge(false) {
+				return true
+			}
 			e.err = fmt.Errorf("read: %w", err)
 			return true
 		}
@@ -216,15 +227,11 @@ func (e *connEntry) read() bool {
 }
 
 func (e *connEntry) judge(eof bool) bool {
-	decided, detail, err := e.dest.conv.judge(e.reply, eof)
-	if decided || eof {
+	decided, detail, err := e.dest.conv.verdict(e.reply, eof)
+	if decided {
 		e.decided, e.detail, e.err = true, detail, err
-		if !decided {
-			e.err = mismatch("reply ended undecided")
-		}
-		return true
 	}
-	return false
+	return decided
 }
 
 // finishNow closes the socket and reports the verdict.
@@ -232,19 +239,14 @@ func (e *connEntry) finishNow() {
 	if e.fd >= 0 {
 		unix.Close(int(e.fd))
 	}
-	e.finish(time.Now())
+	e.finish(e.c.clk.Now())
 }
 
 func (e *connEntry) finish(now time.Time) {
 	err, detail := e.err, e.detail
 	switch {
 	case e.decided:
-		if err != nil {
-			var ce *CheckError
-			if !errors.As(err, &ce) {
-				err = &CheckError{Type: e.dest.typ, Target: e.dest.target, Op: "reply", Err: err}
-			}
-		}
+		// The judge's verdict, a CheckError already.
 	case err == errConnectedNow || err == nil:
 		err, detail = nil, "connected"
 	case e.dest.conv == nil && (errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)):
@@ -254,13 +256,11 @@ func (e *connEntry) finish(now time.Time) {
 		err, detail = nil, "connected"
 	default:
 		op := "connect"
-		switch {
-		case e.state == stWriting:
-			op = "write"
-		case e.state == stReading && e.dest.typ == TypeTCP:
-			op = "read"
-		case e.state == stReading:
-			op = "read response"
+		switch e.state {
+		case stWriting:
+			op = e.dest.conv.writeOp
+		case stReading:
+			op = e.dest.conv.readOp
 		}
 		err = classify(e.dest.typ, e.dest.target, op, err)
 	}
@@ -268,23 +268,38 @@ func (e *connEntry) finish(now time.Time) {
 	e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: err, Detail: detail})
 }
 
-// connector owns one epoll instance on which all in-flight probes wait,
-// and one goroutine that completes them. The goroutine exits when nothing
-// has been pending for a second and restarts on demand.
+// connector owns one epoll instance on which a Manager's in-flight socket
+// probes wait, and one goroutine that completes them. The goroutine runs
+// while probes are pending and ends after a second without any; close
+// fails the probes still in flight, closes their sockets and waits for it.
+// Deadlines and latencies are on clk.
 type connector struct {
+	clk   clock.Clock
+	epoch time.Time
+	wg    sync.WaitGroup
+
 	mu      sync.Mutex
 	epfd    int
 	pending map[int32]*connEntry
-	heap    deadlineHeap[*connEntry]
-	ready   []*connEntry // failed to register
+	heap    dueHeap[*connEntry] // by deadline, as nanoseconds since epoch
+	ready   []*connEntry        // failed to register
 	running bool
+	closed  bool
 }
 
-var defaultConnector = &connector{epfd: -1, pending: make(map[int32]*connEntry)}
+func newConnector(clk clock.Clock) *connector {
+	return &connector{clk: clk, epoch: clk.Now(), epfd: -1, pending: make(map[int32]*connEntry)}
+}
 
 // add registers a probe whose socket waits for the network.
 func (c *connector) add(e *connEntry) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		e.err = ErrClosed
+		e.finishNow()
+		return
+	}
 	defer c.mu.Unlock()
 	if c.epfd < 0 {
 		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -296,7 +311,7 @@ func (c *connector) add(e *connEntry) {
 	}
 	if e.err == nil {
 		c.pending[e.fd] = e
-		c.heap.push(e)
+		c.heap.push(e, c.key(e.deadline))
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: e.fd}
 		if e.state == stReading {
 			ev.Events = unix.EPOLLIN | unix.EPOLLRDHUP
@@ -312,13 +327,33 @@ func (c *connector) add(e *connEntry) {
 	}
 	if !c.running {
 		c.running = true
+		c.wg.Add(1)
 		go c.loop()
+	}
+}
+
+// key is t as the heap's key.
+func (c *connector) key(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
+
+// close fails the probes in flight with ErrClosed, closes their sockets
+// and the epoll instance, and returns once the goroutine has ended.
+func (c *connector) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epfd >= 0 {
+		unix.Close(c.epfd)
+		c.epfd = -1
 	}
 }
 
 const connectorTick = 5 * time.Millisecond
 
 func (c *connector) loop() {
+	defer c.wg.Done()
 	events := make([]unix.EpollEvent, 512)
 	type activeEntry struct {
 		e  *connEntry
@@ -326,7 +361,7 @@ func (c *connector) loop() {
 	}
 	var active []activeEntry
 	var done []*connEntry
-	idleSince := time.Now()
+	idleSince := c.clk.Now()
 	for {
 		c.mu.Lock()
 		epfd, immediate := c.epfd, len(c.ready) > 0
@@ -344,6 +379,17 @@ func (c *connector) loop() {
 		done = append(done, c.ready...)
 		clear(c.ready)
 		c.ready = c.ready[:0]
+		closed := c.closed
+		if closed {
+			for _, e := range c.pending {
+				e.decided, e.err = false, ErrClosed
+				done = append(done, e)
+			}
+			clear(c.pending)
+			c.heap = dueHeap[*connEntry]{}
+			c.running = false
+			n = 0
+		}
 		for _, ev := range events[:n] {
 			if e := c.pending[ev.Fd]; e != nil {
 				active = append(active, activeEntry{e, ev.Events})
@@ -358,21 +404,21 @@ func (c *connector) loop() {
 			active[i] = activeEntry{}
 		}
 		active = active[:0]
-		now := time.Now()
+		now := c.clk.Now()
 		c.mu.Lock()
 		for _, e := range finished {
 			delete(c.pending, e.fd)
 			c.heap.remove(e.heapIdx)
 		}
 		done = append(done, finished...)
-		for c.heap.len() > 0 && !c.heap.peek().deadline.After(now) {
+		for c.heap.len() > 0 && c.heap.peekDue() <= c.key(now) {
 			e := c.heap.pop()
 			delete(c.pending, e.fd)
 			e.decided = false
 			e.err = timeout("timeout after %v", now.Sub(e.start).Round(time.Millisecond))
 			done = append(done, e)
 		}
-		exit := false
+		exit := closed
 		if len(c.pending) > 0 || len(done) > 0 {
 			idleSince = now
 		} else if now.Sub(idleSince) > time.Second {

@@ -4,19 +4,61 @@ package healthcheck
 
 import (
 	"context"
+	"sync"
 	"time"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // connectDest off Linux runs the blocking checker on a goroutine.
-type connectDest struct{ fallback Checker }
-
-func newConnectDest(_ Definition, _ *conversation, fallback Checker) connectDest {
-	return connectDest{fallback: fallback}
+type connectDest struct {
+	typ      Type
+	target   string
+	fallback Checker
 }
 
-func (cd *connectDest) connect(deadline time.Time, done func(Result)) {
+func newConnectDest(d Definition, _ *conversation, fallback Checker) connectDest {
+	return connectDest{typ: d.Type, target: d.Target.String(), fallback: fallback}
+}
+
+// connector off Linux tracks the goroutines of a Manager's probes, so that
+// close can end them and wait.
+type connector struct {
+	clk    clock.Clock
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+}
+
+func newConnector(clk clock.Clock) *connector {
+	c := &connector{clk: clk}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// close cancels the probes in flight and returns once they have ended.
+func (c *connector) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+}
+
+func (cd *connectDest) connect(c *connector, timeout time.Duration, done func(Result)) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		done(Result{Time: c.clk.Now(), Err: &CheckError{Type: cd.typ, Target: cd.target, Op: "connect", Err: ErrClosed}})
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, timeout)
 		defer cancel()
 		done(cd.fallback.Check(ctx))
 	}()

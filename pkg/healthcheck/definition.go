@@ -36,10 +36,11 @@ type Definition struct {
 	Rise int `json:"rise"`
 	// Fall is the number of consecutive failures that make a check down.
 	Fall int `json:"fall"`
-	// StartDown makes the check start in StateDown (it then needs Rise
-	// successes); otherwise it starts in StateUnknown and its first result
-	// decides the state.
-	StartDown bool `json:"start_down,omitempty"`
+	// Initial is the state a new check starts in. StateUnknown (the
+	// default) lets the first result decide; a check that starts in
+	// StateDown needs Rise successes to go up, one that starts in StateUp
+	// Fall failures to go down.
+	Initial State `json:"initial,omitzero"`
 
 	// TCP, HTTP (also for HTTPS), UDP and DNS hold the options of the
 	// matching type; at most the one for Type may be set.
@@ -54,7 +55,7 @@ type Definition struct {
 type TCPOptions struct {
 	// Send is written after the connection is established.
 	Send []byte `json:"send,omitempty"`
-	// Expect is a prefix the reply must start with.
+	// Expect is a prefix the reply must start with, of at most 4 KiB.
 	Expect []byte `json:"expect,omitempty"`
 	// ExpectRegexp, when set, must match the start of the reply (up to 4 KiB).
 	ExpectRegexp string `json:"expect_regexp,omitempty"`
@@ -176,10 +177,12 @@ type UDPOptions struct {
 	// Match says how the reply is compared with Expect.
 	Match MatchMode `json:"match,omitempty"`
 	// Expect is the expected reply, or a regexp when Match is MatchRegexp.
+	// The reply is read whole, up to the largest datagram.
 	Expect []byte `json:"expect,omitempty"`
 }
 
-// DNSOptions configure a DNS check over UDP.
+// DNSOptions configure a DNS check: a query over UDP, asked again over TCP
+// when the answer comes back truncated.
 type DNSOptions struct {
 	// Name is the queried name.
 	Name string `json:"name"`
@@ -272,12 +275,19 @@ func (d Definition) Validate() error {
 	if d.Fall < 1 {
 		return bad("fall", "must be at least 1, got %d", d.Fall)
 	}
+	if d.Initial > StateUp {
+		return bad("initial", "unknown state %d (want unknown, down or up)", d.Initial)
+	}
 	if d.TCP != nil && d.Type != TypeTCP || d.HTTP != nil && d.Type != TypeHTTP && d.Type != TypeHTTPS ||
 		d.UDP != nil && d.Type != TypeUDP || d.DNS != nil && d.Type != TypeDNS {
 		return bad("type", "options given for a different check type than %s", d.Type)
 	}
 	switch d.Type {
 	case TypeTCP:
+		if d.TCP != nil && len(d.TCP.Expect) > maxReply {
+			// No reply could ever match.
+			return bad("tcp.expect", "%d bytes exceed the %d bytes of reply read", len(d.TCP.Expect), maxReply)
+		}
 		if d.TCP != nil && d.TCP.ExpectRegexp != "" {
 			if _, err := regexp.Compile(d.TCP.ExpectRegexp); err != nil {
 				return bad("tcp.expect_regexp", "%v", err)
@@ -322,11 +332,22 @@ func (d Definition) Validate() error {
 		if d.UDP == nil || len(d.UDP.Payload) == 0 {
 			return bad("udp.payload", "a UDP check needs a payload")
 		}
+		family, limit := "IPv6", maxUDPPayload(d.Target.Addr())
+		if d.Target.Addr().Unmap().Is4() {
+			family = "IPv4"
+		}
+		if n := len(d.UDP.Payload); n > limit {
+			return bad("udp.payload", "%d bytes do not fit in a UDP datagram over %s (%d at most)", n, family, limit)
+		}
 		switch d.UDP.Match {
 		case MatchAny:
 		case MatchExact, MatchPrefix:
 			if len(d.UDP.Expect) == 0 {
 				return bad("udp.expect", "match %s needs expect", d.UDP.Match)
+			}
+			if n := len(d.UDP.Expect); n > limit {
+				// No reply could ever match.
+				return bad("udp.expect", "%d bytes do not fit in a UDP datagram over %s (%d at most)", n, family, limit)
 			}
 		case MatchRegexp:
 			if _, err := regexp.Compile(string(d.UDP.Expect)); err != nil {

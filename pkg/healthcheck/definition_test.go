@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -65,6 +66,23 @@ func TestValidate(t *testing.T) {
 			d.Type = TypeUDP
 			d.UDP = &UDPOptions{Payload: []byte("x"), Match: MatchExact}
 		}, "match exact needs expect"},
+		{"tcp expect over what is read", func(d *Definition) {
+			d.TCP = &TCPOptions{Expect: make([]byte, 4097)}
+		}, "tcp.expect: 4097 bytes exceed the 4096 bytes of reply read"},
+		{"udp payload over a datagram", func(d *Definition) {
+			d.Type = TypeUDP
+			d.UDP = &UDPOptions{Payload: make([]byte, 65508)}
+		}, "udp.payload: 65508 bytes do not fit in a UDP datagram over IPv4 (65507 at most)"},
+		{"udp exact reply over a datagram", func(d *Definition) {
+			d.Type = TypeUDP
+			d.UDP = &UDPOptions{Payload: []byte("x"), Match: MatchExact, Expect: make([]byte, 65508)}
+		}, "udp.expect: 65508 bytes do not fit in a UDP datagram over IPv4 (65507 at most)"},
+		{"udp largest datagram over IPv6", func(d *Definition) {
+			d.Type = TypeUDP
+			d.Target = netip.MustParseAddrPort("[2001:db8::1]:53")
+			d.UDP = &UDPOptions{Payload: make([]byte, 65527), Match: MatchPrefix, Expect: make([]byte, 65527)}
+		}, ""},
+		{"initial state", func(d *Definition) { d.Initial = 3 }, "initial: unknown state 3 (want unknown, down or up)"},
 		{"dns no name", func(d *Definition) { d.Type = TypeDNS }, "dns.name: a DNS check needs a name"},
 		{"dns ok", func(d *Definition) { d.Type = TypeDNS; d.DNS = &DNSOptions{Name: "example.org"} }, ""},
 	}
@@ -146,6 +164,15 @@ func TestKey(t *testing.T) {
 	if c.Normalize().Key() == b.Normalize().Key() {
 		t.Errorf("different definitions share key %s", c.Key())
 	}
+	// The initial state is in the key, and out of it at its default.
+	if k := b.Normalize().Key(); strings.Contains(k, "initial") {
+		t.Errorf("default initial state in key %s", k)
+	}
+	c.Initial = StateDown
+	var back Definition
+	if err := json.Unmarshal([]byte(c.Normalize().Key()), &back); err != nil || back.Initial != StateDown || !strings.Contains(c.Normalize().Key(), `"initial":"down"`) {
+		t.Errorf("key %s decodes to initial %v (%v)", c.Normalize().Key(), back.Initial, err)
+	}
 }
 
 func TestTypeString(t *testing.T) {
@@ -167,7 +194,16 @@ func TestTypeString(t *testing.T) {
 	if _, err := ParseMatchMode("glob"); err == nil {
 		t.Error("ParseMatchMode(glob) succeeded")
 	}
+	for st := StateUnknown; st <= StateUp; st++ {
+		var got State
+		if err := got.UnmarshalText([]byte(st.String())); err != nil || got != st {
+			t.Errorf("State %v round trip = %v, %v", st, got, err)
+		}
+	}
 	if StateUp.String() != "up" || StateDown.String() != "down" || StateUnknown.String() != "unknown" {
 		t.Error("State.String mismatch")
+	}
+	if _, err := ParseState("starting"); err == nil {
+		t.Error("ParseState(starting) succeeded")
 	}
 }

@@ -31,10 +31,13 @@ func isDNSReply(msg []byte, id uint16) bool {
 	return len(msg) >= 12 && uint16(msg[0])<<8|uint16(msg[1]) == id && msg[2]&0x80 != 0
 }
 
+// isTruncated reports whether the DNS message msg has the TC bit set.
+func isTruncated(msg []byte) bool { return len(msg) >= 3 && msg[2]&0x02 != 0 }
+
 // checkDNSAnswer parses a DNS response and checks that it answers query id
-// for name/qtype with RCODE NOERROR and at least one record of qtype (for
-// A/AAAA, one of expect when expect is not empty). It returns the number
-// of matching records.
+// for name/qtype with RCODE NOERROR, whole (no TC bit), and at least one
+// record of qtype (for A/AAAA, one of expect when expect is not empty). It
+// returns the number of matching records.
 func checkDNSAnswer(msg []byte, id uint16, name string, qtype dnsmessage.Type, expect []netip.Addr) (int, error) {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
@@ -46,6 +49,9 @@ func checkDNSAnswer(msg []byte, id uint16, name string, qtype dnsmessage.Type, e
 	}
 	if h.RCode != dnsmessage.RCodeSuccess {
 		return 0, fmt.Errorf("rcode %s", h.RCode)
+	}
+	if h.Truncated {
+		return 0, errors.New("truncated answer (TC)")
 	}
 	q, err := p.Question()
 	if err != nil {

@@ -1,87 +1,96 @@
 package healthcheck
 
-import "time"
+// dueHeap is a binary min-heap of items by due time, with removal by
+// index. The keys (nanoseconds since an epoch of the owner's choosing) sit
+// inline in the slice, so sifting compares without touching the items:
+// this is the scheduler's hottest structure at 10,000 checks a second.
+type dueHeap[T heapItem] struct{ s []dueSlot[T] }
 
-// heapItem is an element of a deadlineHeap: it knows its time and its index.
-type heapItem interface {
-	when() time.Time
-	setIndex(int)
+// heapItem is an element of a dueHeap: it records where it sits, so it can
+// be removed or moved without a search.
+type heapItem interface{ setHeapIndex(int) }
+
+type dueSlot[T any] struct {
+	due int64
+	x   T
 }
 
-// deadlineHeap is a binary min-heap ordered by when(), with removal by index.
-type deadlineHeap[T heapItem] struct{ s []T }
-
-func (h *deadlineHeap[T]) len() int { return len(h.s) }
-func (h *deadlineHeap[T]) peek() T  { return h.s[0] }
-
-func (h *deadlineHeap[T]) less(i, j int) bool { return h.s[i].when().Before(h.s[j].when()) }
-
-func (h *deadlineHeap[T]) swap(i, j int) {
-	h.s[i], h.s[j] = h.s[j], h.s[i]
-	h.s[i].setIndex(i)
-	h.s[j].setIndex(j)
+func (h *dueHeap[T]) len() int       { return len(h.s) }
+func (h *dueHeap[T]) peek() T        { return h.s[0].x }
+func (h *dueHeap[T]) peekDue() int64 { return h.s[0].due }
+func (h *dueHeap[T]) set(i int, x dueSlot[T]) {
+	h.s[i] = x
+	x.x.setHeapIndex(i)
 }
 
-func (h *deadlineHeap[T]) push(x T) {
-	h.s = append(h.s, x)
-	x.setIndex(len(h.s) - 1)
-	h.up(len(h.s) - 1)
+func (h *dueHeap[T]) push(x T, due int64) {
+	h.s = append(h.s, dueSlot[T]{due, x})
+	h.up(len(h.s)-1, h.s[len(h.s)-1])
 }
 
-func (h *deadlineHeap[T]) pop() T {
-	x := h.s[0]
+func (h *dueHeap[T]) pop() T {
+	x := h.s[0].x
 	h.remove(0)
 	return x
 }
 
-// remove deletes the element at index i; out-of-range indexes are ignored.
-func (h *deadlineHeap[T]) remove(i int) {
+// remove deletes the item at i; out-of-range indexes are ignored.
+func (h *dueHeap[T]) remove(i int) {
 	n := len(h.s) - 1
 	if i < 0 || i > n {
 		return
 	}
-	x := h.s[i]
-	if i != n {
-		h.swap(i, n)
-	}
-	var zero T
-	h.s[n] = zero
+	x := h.s[i].x
+	last := h.s[n]
+	h.s[n] = dueSlot[T]{}
 	h.s = h.s[:n]
 	if i != n {
-		if !h.down(i) {
-			h.up(i)
-		}
+		h.set(i, last)
+		h.fix(i, last.due)
 	}
-	x.setIndex(-1)
+	x.setHeapIndex(-1)
 }
 
-func (h *deadlineHeap[T]) up(j int) {
+// fix gives the item at i a new due time and restores the order.
+func (h *dueHeap[T]) fix(i int, due int64) {
+	h.s[i].due = due
+	x := h.s[i]
+	if j := h.down(i, x); j == i {
+		h.up(i, x)
+	}
+}
+
+// up moves x, which belongs at j or above, into place.
+func (h *dueHeap[T]) up(j int, x dueSlot[T]) {
 	for j > 0 {
 		i := (j - 1) / 2
-		if !h.less(j, i) {
+		if x.due >= h.s[i].due {
 			break
 		}
-		h.swap(i, j)
+		h.set(j, h.s[i])
 		j = i
 	}
+	h.set(j, x)
 }
 
-func (h *deadlineHeap[T]) down(i0 int) bool {
-	i, n := i0, len(h.s)
+// down moves x, which belongs at i or below, into place and returns where.
+func (h *dueHeap[T]) down(i int, x dueSlot[T]) int {
+	n := len(h.s)
 	for {
 		l := 2*i + 1
 		if l >= n {
 			break
 		}
 		j := l
-		if r := l + 1; r < n && h.less(r, l) {
+		if r := l + 1; r < n && h.s[r].due < h.s[l].due {
 			j = r
 		}
-		if !h.less(j, i) {
+		if h.s[j].due >= x.due {
 			break
 		}
-		h.swap(i, j)
+		h.set(i, h.s[j])
 		i = j
 	}
-	return i > i0
+	h.set(i, x)
+	return i
 }

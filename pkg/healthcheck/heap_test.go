@@ -1,63 +1,82 @@
 package healthcheck
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 )
 
-// testItem is a deadlineHeap element.
+// testItem is a dueHeap element.
 type testItem struct {
-	deadline time.Time
-	heapIdx  int
+	due     int64
+	heapIdx int
 }
 
-func (e *testItem) when() time.Time { return e.deadline }
-func (e *testItem) setIndex(i int)  { e.heapIdx = i }
+func (e *testItem) setHeapIndex(i int) { e.heapIdx = i }
 
-// Both heaps pop in order after random pushes and removals.
-func TestHeaps(t *testing.T) {
+// The heap pops in order after random pushes, removals and changes of due
+// time, and every item knows where it sits.
+func TestDueHeap(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
-	epoch := time.Unix(0, 0)
-	var rh runnerHeap
-	var dh deadlineHeap[*testItem]
-	var rs []*runner
-	var es []*testItem
-	for range 500 {
-		at := epoch.Add(time.Duration(rnd.IntN(1000)) * time.Millisecond)
-		r := &runner{}
-		r.setNext(at, epoch)
-		rh.push(r)
-		rs = append(rs, r)
-		e := &testItem{deadline: at}
-		dh.push(e)
-		es = append(es, e)
-	}
-	for i := 0; i < len(rs); i += 3 {
-		rh.remove(rs[i].heapIdx)
-		dh.remove(es[i].heapIdx)
-		if rs[i].heapIdx != -1 || es[i].heapIdx != -1 {
-			t.Fatal("removed element keeps an index")
+	var h dueHeap[*testItem]
+	var live []*testItem
+	check := func() {
+		t.Helper()
+		for i, s := range h.s {
+			if s.x.heapIdx != i || s.due != s.x.due {
+				t.Fatalf("slot %d holds an item that says %d, due %d vs %d", i, s.x.heapIdx, s.due, s.x.due)
+			}
+			if p := (i - 1) / 2; i > 0 && h.s[p].due > s.due {
+				t.Fatalf("slot %d due %d above its child %d due %d", p, h.s[p].due, i, s.due)
+			}
 		}
 	}
-	var got, want []int64
-	for i, r := range rs {
-		if i%3 != 0 {
-			want = append(want, r.dueNs)
+	for range 2000 {
+		switch op := rnd.IntN(10); {
+		case op < 5 || len(live) == 0:
+			e := &testItem{due: rnd.Int64N(1000)}
+			h.push(e, e.due)
+			live = append(live, e)
+		case op < 7:
+			i := rnd.IntN(len(live))
+			e := live[i]
+			h.remove(e.heapIdx)
+			if e.heapIdx != -1 {
+				t.Fatal("removed item keeps an index")
+			}
+			live = slices.Delete(live, i, i+1)
+		default:
+			e := live[rnd.IntN(len(live))]
+			e.due = rnd.Int64N(1000)
+			h.fix(e.heapIdx, e.due)
+		}
+		check()
+	}
+	h.remove(-1)
+	h.remove(h.len())
+	check()
+	want := slices.SortedFunc(slices.Values(live), func(a, b *testItem) int { return cmp.Compare(a.due, b.due) })
+	for i := range want {
+		if got := h.pop(); got.due != want[i].due {
+			t.Fatalf("pop %d: due %d, want %d", i, got.due, want[i].due)
 		}
 	}
-	slices.Sort(want)
-	for rh.len() > 0 {
-		r := rh.peek()
-		rh.remove(0)
-		got = append(got, r.dueNs)
-		e := dh.pop()
-		if int64(e.deadline.Sub(epoch)) != r.dueNs {
-			t.Fatalf("deadline heap popped %v, runner heap %v", e.deadline.Sub(epoch), time.Duration(r.dueNs))
-		}
+	if h.len() != 0 {
+		t.Fatalf("%d items left", h.len())
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("heap order wrong:\n got %v\nwant %v", got, want)
+}
+
+// BenchmarkSchedulerHeap is the scheduler's pattern at 10,000 checks: take
+// the earliest, push it one interval on.
+func BenchmarkSchedulerHeap(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var h dueHeap[*runner]
+	for range 10000 {
+		h.push(&runner{}, rnd.Int64N(int64(time.Second)))
+	}
+	for b.Loop() {
+		h.fix(0, h.peekDue()+int64(time.Second))
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // PingerConfig configures a Pinger. The zero value (or nil) opens real
@@ -27,20 +29,31 @@ type PingerConfig struct {
 	// (IPV6_RECVERR) set, as the default Listen does; on a ping socket
 	// without it, or an injected conn without a file descriptor, such a ping
 	// fails when it times out.
+	//
+	// Close closes the conns Listen returned, and waits for their
+	// ReadFrom to return: an injected conn's must, once it is closed.
 	Listen func(v6 bool, src netip.Addr, mark uint32) (conn net.PacketConn, kernelID bool, err error)
+	// Clock times pings and their timeouts; default the system clock. A
+	// Pinger shared with a Manager should run on the Manager's clock.
+	Clock clock.Clock
 }
 
 // Pinger sends ICMP echo requests for any number of checks over one socket
 // per (family, source address, fwmark) and matches replies by a per-ping
-// token, so 10,000 ICMP checks cost a handful of file descriptors.
+// token, so 10,000 ICMP checks cost a handful of file descriptors. It runs
+// one receive goroutine per socket, and a sweep goroutine while pings are
+// pending; Close ends them all.
 type Pinger struct {
 	listen func(v6 bool, src netip.Addr, mark uint32) (net.PacketConn, bool, error)
+	clk    clock.Clock
+	wg     sync.WaitGroup // receive loops and sweep
 
 	mu       sync.Mutex
 	socks    map[pingSockKey]*pingSock
 	pending  map[uint64]*pingEntry
 	bySeq    map[seqKey]*pingEntry // for ICMP errors that quote no token
-	heap     deadlineHeap[*pingEntry]
+	heap     dueHeap[*pingEntry]   // by deadline, as nanoseconds since epoch
+	epoch    time.Time
 	token    uint64
 	seq      uint16
 	sweeping bool
@@ -80,13 +93,13 @@ type pingEntry struct {
 	heapIdx  int
 }
 
-func (e *pingEntry) when() time.Time { return e.deadline }
-func (e *pingEntry) setIndex(i int)  { e.heapIdx = i }
+func (e *pingEntry) setHeapIndex(i int) { e.heapIdx = i }
 
 // NewPinger returns a Pinger; sockets are opened on first use.
 func NewPinger(cfg *PingerConfig) *Pinger {
 	p := &Pinger{
 		listen:  listenICMP,
+		clk:     clock.System{},
 		socks:   make(map[pingSockKey]*pingSock),
 		pending: make(map[uint64]*pingEntry),
 		bySeq:   make(map[seqKey]*pingEntry),
@@ -95,6 +108,10 @@ func NewPinger(cfg *PingerConfig) *Pinger {
 	if cfg != nil && cfg.Listen != nil {
 		p.listen = cfg.Listen
 	}
+	if cfg != nil && cfg.Clock != nil {
+		p.clk = cfg.Clock
+	}
+	p.epoch = p.clk.Now()
 	return p
 }
 
@@ -105,7 +122,9 @@ func (p *Pinger) Sockets() int {
 	return len(p.socks)
 }
 
-// Close closes the sockets and fails pending pings with ErrClosed.
+// Close closes the sockets, fails pending pings with ErrClosed and returns
+// once the Pinger's goroutines have ended. It must not be called from a
+// ping's completion.
 func (p *Pinger) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -123,36 +142,38 @@ func (p *Pinger) Close() error {
 	}
 	clear(p.pending)
 	clear(p.bySeq)
-	p.heap = deadlineHeap[*pingEntry]{}
+	p.heap = dueHeap[*pingEntry]{}
 	p.mu.Unlock()
-	now := time.Now()
+	now := p.clk.Now()
 	for _, e := range fail {
 		e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: &CheckError{Type: TypeICMP, Target: e.dst.String(), Op: "echo", Err: ErrClosed}})
 	}
+	p.wg.Wait()
 	return errors.Join(errs...)
 }
 
 // Ping sends one echo request to dst and waits for the reply or ctx.
 func (p *Pinger) Ping(ctx context.Context, dst, src netip.Addr, mark uint32) Result {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Hour)
+	timeout := time.Hour
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
 	}
 	ch := make(chan Result, 1)
-	p.start(dst, src, mark, deadline, func(r Result) { ch <- r })
+	p.start(dst, src, mark, timeout, func(r Result) { ch <- r })
 	select {
 	case r := <-ch:
 		return r
 	case <-ctx.Done():
-		return Result{Time: time.Now(), Err: classify(TypeICMP, dst.String(), "echo", ctx.Err())}
+		return Result{Time: p.clk.Now(), Err: classify(TypeICMP, dst.String(), "echo", ctx.Err())}
 	}
 }
 
-// start sends an echo request; done is called once with the verdict.
-func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, done func(Result)) {
-	start := time.Now()
+// start sends an echo request; done is called once with the verdict,
+// within timeout on the Pinger's clock.
+func (p *Pinger) start(dst, src netip.Addr, mark uint32, timeout time.Duration, done func(Result)) {
+	start := p.clk.Now()
 	fail := func(op string, err error) {
-		done(Result{Time: start, Latency: time.Since(start), Err: &CheckError{Type: TypeICMP, Target: dst.String(), Op: op, Err: err}})
+		done(Result{Time: start, Latency: p.clk.Now().Sub(start), Err: &CheckError{Type: TypeICMP, Target: dst.String(), Op: op, Err: err}})
 	}
 	v6 := !dst.Is4()
 	p.mu.Lock()
@@ -176,6 +197,7 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 		}
 		s.errq = s.kernelID && s.raw != nil && recvErrEnabled(s.raw, v6)
 		p.socks[key] = s
+		p.wg.Add(1)
 		if s.errq {
 			go p.readErrQueue(s)
 		} else {
@@ -184,12 +206,13 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 	}
 	p.token++
 	p.seq++
-	e := &pingEntry{token: p.token, seq: p.seq, sock: s, dst: dst, start: start, deadline: deadline, done: done}
+	e := &pingEntry{token: p.token, seq: p.seq, sock: s, dst: dst, start: start, deadline: start.Add(timeout), done: done}
 	p.pending[e.token] = e
 	p.bySeq[seqKey{s, e.seq}] = e
-	p.heap.push(e)
+	p.heap.push(e, int64(e.deadline.Sub(p.epoch)))
 	if !p.sweeping {
 		p.sweeping = true
+		p.wg.Add(1)
 		go p.sweep()
 	}
 	p.mu.Unlock()
@@ -201,7 +224,7 @@ func (p *Pinger) start(dst, src netip.Addr, mark uint32, deadline time.Time, don
 	if err != nil {
 		if p.take(e.token) != nil {
 			// No route to dst is ErrUnreachable, like an ICMP error.
-			done(Result{Time: start, Latency: time.Since(start), Err: classify(TypeICMP, dst.String(), "send", err)})
+			done(Result{Time: start, Latency: p.clk.Now().Sub(start), Err: classify(TypeICMP, dst.String(), "send", err)})
 		}
 	}
 }
@@ -280,6 +303,7 @@ func (p *Pinger) readStopped(err error) bool {
 
 // read is the receive loop of one socket; it ends when the socket closes.
 func (p *Pinger) read(s *pingSock) {
+	defer p.wg.Done()
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := s.conn.ReadFrom(buf)
@@ -289,7 +313,7 @@ func (p *Pinger) read(s *pingSock) {
 			}
 			continue
 		}
-		now := time.Now()
+		now := p.clk.Now()
 		b := buf[:n]
 		// A raw socket receives every ICMP message, errors included.
 		if len(b) > 0 && isEchoError(s.v6, b[0]) {
@@ -371,13 +395,16 @@ func sameIP(got, want netip.Addr) bool {
 }
 
 // sweep fails pings whose deadline passed; it runs while any are pending.
+// It polls on a real ticker, and reads the time from the Pinger's clock.
 func (p *Pinger) sweep() {
+	defer p.wg.Done()
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	var expired []*pingEntry
-	for now := range t.C {
+	for range t.C {
+		now := p.clk.Now()
 		p.mu.Lock()
-		for p.heap.len() > 0 && !p.heap.peek().deadline.After(now) {
+		for p.heap.len() > 0 && p.heap.peekDue() <= int64(now.Sub(p.epoch)) {
 			e := p.heap.pop()
 			p.forgetLocked(e)
 			expired = append(expired, e)
@@ -410,6 +437,6 @@ type icmpChecker struct {
 // Check implements Checker.
 func (c *icmpChecker) Check(ctx context.Context) Result { return c.p.Ping(ctx, c.dst, c.src, c.mark) }
 
-func (c *icmpChecker) start(deadline time.Time, done func(Result)) {
-	c.p.start(c.dst, c.src, c.mark, deadline, done)
+func (c *icmpChecker) start(_ *connector, timeout time.Duration, done func(Result)) {
+	c.p.start(c.dst, c.src, c.mark, timeout, done)
 }

@@ -127,6 +127,7 @@ func recvErrEnabled(rc syscall.RawConn, v6 bool) bool {
 // wake-up rather than per reply; one loop, because EPOLLERR and EPOLLIN
 // wake the same reader.
 func (p *Pinger) readErrQueue(s *pingSock) {
+	defer p.wg.Done()
 	buf := make([]byte, 1500)
 	oob := make([]byte, 256)
 	failures := 0
@@ -181,7 +182,7 @@ func (p *Pinger) readErrQueue(s *pingSock) {
 			continue
 		}
 		failures = 0
-		now := time.Now()
+		now := p.clk.Now()
 		if !queued {
 			p.reply(s, buf[:n], sockaddrIP(from), now)
 			continue

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // fakeICMP is a raw ICMP socket stand-in: the test reads the echo requests
@@ -143,7 +145,7 @@ func TestPingerICMPError(t *testing.T) {
 			var calls atomic.Int32
 			results := make(chan Result, 8)
 			ping := func() sentEcho {
-				p.start(tt.dst, netip.Addr{}, 0, time.Now().Add(5*time.Second), func(r Result) { calls.Add(1); results <- r })
+				p.start(tt.dst, netip.Addr{}, 0, 5*time.Second, func(r Result) { calls.Add(1); results <- r })
 				return conn.next(t)
 			}
 			a, b, c := ping(), ping(), ping()
@@ -217,7 +219,7 @@ func TestPingerSweepForgetsSequence(t *testing.T) {
 	dst := netip.MustParseAddr("10.0.0.9")
 	var calls atomic.Int32
 	results := make(chan Result, 4)
-	p.start(dst, netip.Addr{}, 0, time.Now().Add(30*time.Millisecond), func(r Result) { calls.Add(1); results <- r })
+	p.start(dst, netip.Addr{}, 0, 30*time.Millisecond, func(r Result) { calls.Add(1); results <- r })
 	e := conn.next(t)
 	select {
 	case r := <-results:
@@ -265,5 +267,26 @@ func TestPingSockSendRetry(t *testing.T) {
 				t.Errorf("%d writes, want %d", conn.writes, tt.wantWrites)
 			}
 		})
+	}
+}
+
+// The Pinger times its pings on the clock it is given.
+func TestPingerInjectedClock(t *testing.T) {
+	conn := newFakeICMP()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := NewPinger(&PingerConfig{Clock: clk, Listen: func(bool, netip.Addr, uint32) (net.PacketConn, bool, error) { return conn, false, nil }})
+	defer p.Close()
+	results := make(chan Result, 1)
+	p.start(netip.MustParseAddr("10.0.0.9"), netip.Addr{}, 0, time.Second, func(r Result) { results <- r })
+	conn.next(t)
+	clk.Advance(time.Second)
+	select {
+	case r := <-results:
+		wantFail(t, r, ErrTimeout, "no echo reply after 1s")
+		if r.Latency != time.Second {
+			t.Errorf("latency %v, want 1s on the injected clock", r.Latency)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no timeout once the clock passed the deadline")
 	}
 }

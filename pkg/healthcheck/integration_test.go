@@ -123,7 +123,7 @@ func TestIntegrationICMP(t *testing.T) {
 					dst = server6
 				}
 				wg.Add(1)
-				p.start(dst, netip.Addr{}, 0, time.Now().Add(2*time.Second), func(r Result) {
+				p.start(dst, netip.Addr{}, 0, 2*time.Second, func(r Result) {
 					if !r.OK() {
 						failed.Store(i, r.Err)
 					}
@@ -149,7 +149,7 @@ func TestIntegrationICMP(t *testing.T) {
 
 func runAsyncPing(t *testing.T, p *Pinger, dst netip.Addr, timeout time.Duration) Result {
 	ch := make(chan Result, 1)
-	p.start(dst, netip.Addr{}, 0, time.Now().Add(timeout), func(r Result) { ch <- r })
+	p.start(dst, netip.Addr{}, 0, timeout, func(r Result) { ch <- r })
 	select {
 	case r := <-ch:
 		if r.Latency < timeout || r.Latency > timeout+150*time.Millisecond {
@@ -532,7 +532,7 @@ func TestIntegrationICMPUnreachable(t *testing.T) {
 				}
 				for i, dst := range dsts {
 					wg.Add(1)
-					p.start(dst, netip.Addr{}, 0, time.Now().Add(timeout), func(r Result) { results <- verdict{i, r}; wg.Done() })
+					p.start(dst, netip.Addr{}, 0, timeout, func(r Result) { results <- verdict{i, r}; wg.Done() })
 				}
 				wg.Wait()
 				close(results)

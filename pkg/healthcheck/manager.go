@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // Check is a definition registered under an ID. Several IDs may share one
@@ -17,7 +19,8 @@ type Check struct {
 	Definition Definition
 }
 
-// Status is the state of one check ID, for status output and metrics.
+// Status is the state of one check ID, for status output and metrics
+// (Last.Outcome() and Last.Latency label and time the latest run).
 type Status struct {
 	ID         string
 	Key        string
@@ -33,7 +36,8 @@ type Status struct {
 	Runs, Failures uint64
 }
 
-// RunInfo describes one completed run, for Config.OnResult.
+// RunInfo describes one completed run, for Config.OnResult: metrics take
+// Result.Outcome() and Result.Latency from it.
 type RunInfo struct {
 	Key string
 	// Scheduled is when the run was due, on the manager's clock.
@@ -44,15 +48,18 @@ type RunInfo struct {
 // Config configures a Manager. The zero value (or nil) is usable.
 type Config struct {
 	// Clock drives scheduling and dampening; default the system clock.
-	Clock Clock
-	// Pinger is shared by ICMP checks; default one owned (and closed) by the Manager.
+	Clock clock.Clock
+	// Pinger is shared by ICMP checks; default one owned (and closed) by
+	// the Manager, on its Clock. Close leaves a given Pinger open, with
+	// the Manager's pings still pending in it until their timeouts.
 	Pinger *Pinger
 	// NewChecker builds checkers; default NewChecker with the Pinger. Tests
 	// use it to inject fakes.
 	NewChecker func(Definition) (Checker, error)
 	// MaxConcurrent bounds the worker pool that runs blocking checks
-	// (HTTP, UDP, DNS, TCP with payload); default 1024. TCP connect and
-	// ICMP checks do not use workers.
+	// (HTTPS, UDP, DNS); default 1024. TCP and plain HTTP checks run on
+	// the Manager's epoll connector (off Linux, on a goroutine each) and
+	// ICMP checks on the Pinger, without workers.
 	MaxConcurrent int
 	// TransitionBuffer is the capacity, in batches, of the transition channel; default 64.
 	TransitionBuffer int
@@ -68,9 +75,12 @@ type Config struct {
 }
 
 // Manager schedules checks from a single goroutine and emits their
-// dampened state transitions.
+// dampened state transitions. It owns the goroutines and sockets that run
+// the checks (workers, an epoll connector, a Pinger unless given one), and
+// Close ends them all.
 type Manager struct {
-	clock      Clock
+	clock      clock.Clock
+	conn       *connector // runs the socket probes of asyncCheckers
 	pinger     *Pinger
 	ownPinger  bool
 	newChecker func(Definition) (Checker, error)
@@ -86,13 +96,13 @@ type Manager struct {
 	notify  chan struct{}
 	quit    chan struct{}
 	stopped chan struct{}
-	closeMu sync.Once
+	closing sync.Once
 	// updateMu serializes Update; live is the set of keys it applied last.
 	updateMu sync.Mutex
 	live     map[string]bool
 	ctx      context.Context // cancelled by Close, ends in-flight blocking checks
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // workers
 
 	inboxMu sync.Mutex
 	inbox   []completion
@@ -102,7 +112,7 @@ type Manager struct {
 	// Owned by the run goroutine.
 	runners map[string]*runner // by key
 	ids     map[string]*runner // by check ID
-	heap    runnerHeap
+	heap    dueHeap[*runner]   // by next, as nanoseconds since epoch
 	epoch   time.Time
 	queue   []*runner
 	workers int
@@ -144,15 +154,11 @@ type runner struct {
 	next, sched    time.Time
 	owedAt         time.Time // due time of a run owed while one was in flight
 	heapIdx        int
-	dueNs          int64 // next, as nanoseconds since the manager's epoch (heap key)
 	inflight, owed bool
 	removed        bool
 }
 
-// setNext sets when the runner is next due.
-func (r *runner) setNext(t, epoch time.Time) {
-	r.next, r.dueNs = t, int64(t.Sub(epoch))
-}
+func (r *runner) setHeapIndex(i int) { r.heapIdx = i }
 
 // New starts a Manager with no checks; give it some with Update.
 func New(cfg *Config) *Manager {
@@ -177,10 +183,11 @@ func New(cfg *Config) *Manager {
 		ids:        make(map[string]*runner),
 	}
 	if m.clock == nil {
-		m.clock = SystemClock{}
+		m.clock = clock.System{}
 	}
+	m.conn = newConnector(m.clock)
 	if m.pinger == nil {
-		m.pinger, m.ownPinger = NewPinger(nil), true
+		m.pinger, m.ownPinger = NewPinger(&PingerConfig{Clock: m.clock}), true
 	}
 	if m.newChecker == nil {
 		m.newChecker = func(d Definition) (Checker, error) { return NewChecker(d, m.pinger) }
@@ -286,15 +293,18 @@ func (m *Manager) Snapshot(ctx context.Context) ([]Status, error) {
 	}
 }
 
-// Close stops scheduling, waits for the workers and closes the
-// transition channel (after delivering what it can without blocking).
+// Close stops scheduling, ends the checks in flight and closes the
+// transition channel (after delivering what it can without blocking). When
+// it returns, every goroutine and socket the Manager started is gone (but
+// for those of a Pinger given in Config).
 func (m *Manager) Close() error {
 	var err error
-	m.closeMu.Do(func() {
+	m.closing.Do(func() {
 		close(m.quit)
 		m.cancel()
 		<-m.stopped
 		m.wg.Wait()
+		m.conn.close()
 		if m.ownPinger {
 			err = m.pinger.Close()
 		}
@@ -360,8 +370,8 @@ func (m *Manager) run() {
 			if behind := horizon.Sub(next); behind >= 0 {
 				next = next.Add((behind/r.def.Interval + 1) * r.def.Interval)
 			}
-			r.setNext(next, m.epoch)
-			m.heap.fix(0)
+			r.next = next
+			m.heap.fix(0, m.dueKey(next))
 			if r.inflight {
 				// Still running (a late verdict): run again as soon as it ends.
 				r.owed, r.owedAt = true, due
@@ -417,7 +427,7 @@ func (m *Manager) run() {
 func (m *Manager) launch(r *runner, due time.Time) {
 	r.inflight, r.sched = true, due
 	if r.async != nil {
-		r.async.start(time.Now().Add(r.def.Timeout), r.doneFn)
+		r.async.start(m.conn, r.def.Timeout, r.doneFn)
 		return
 	}
 	m.queue = append(m.queue, r)
@@ -530,25 +540,25 @@ func (m *Manager) apply(req updateReq) {
 	for _, r := range keep {
 		slices.Sort(r.owners)
 		if r.heapIdx < 0 && !r.removed {
-			m.heap.push(r)
+			m.heap.push(r, m.dueKey(r.next))
 		}
 	}
 	m.runners, m.ids = keep, newIDs
 }
 
 func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *runner {
-	r := &runner{key: k, def: d, checker: ch, heapIdx: -1, since: now}
-	if d.StartDown {
-		r.state = StateDown
-	}
+	r := &runner{key: k, def: d, checker: ch, heapIdx: -1, since: now, state: d.Initial}
 	if a, ok := ch.(asyncChecker); ok {
 		r.async = a
 		r.doneFn = func(res Result) { m.deliver(r, res) }
 	}
 	// Spread first runs over the interval so a reload never bursts.
-	r.setNext(now.Add(time.Duration(m.rnd.Int64N(int64(d.Interval)))), m.epoch)
+	r.next = now.Add(time.Duration(m.rnd.Int64N(int64(d.Interval))))
 	return r
 }
+
+// dueKey is t as the scheduler heap's key.
+func (m *Manager) dueKey(t time.Time) int64 { return int64(t.Sub(m.epoch)) }
 
 func (m *Manager) snapshot() []Status {
 	out := make([]Status, 0, len(m.ids))
@@ -568,93 +578,6 @@ func (m *Manager) snapshot() []Status {
 		return 0
 	})
 	return out
-}
-
-// runnerHeap is the scheduler's min-heap of runners by due time. It is
-// the hottest structure at 10,000 checks a second, hence concrete, with the
-// keys inline so that sifting compares without touching the runners.
-type runnerHeap struct{ s []heapSlot }
-
-type heapSlot struct {
-	due int64
-	r   *runner
-}
-
-func (h *runnerHeap) len() int      { return len(h.s) }
-func (h *runnerHeap) peek() *runner { return h.s[0].r }
-
-func (h *runnerHeap) set(i int, x heapSlot) {
-	h.s[i] = x
-	x.r.heapIdx = i
-}
-
-func (h *runnerHeap) push(r *runner) {
-	h.s = append(h.s, heapSlot{r.dueNs, r})
-	h.up(len(h.s)-1, h.s[len(h.s)-1])
-}
-
-func (h *runnerHeap) remove(i int) {
-	n := len(h.s) - 1
-	if i < 0 || i > n {
-		return
-	}
-	r := h.s[i].r
-	last := h.s[n]
-	h.s[n] = heapSlot{}
-	h.s = h.s[:n]
-	if i != n {
-		h.set(i, last)
-		h.fixSlot(i)
-	}
-	r.heapIdx = -1
-}
-
-// fix restores order after the runner at i changed its due time.
-func (h *runnerHeap) fix(i int) {
-	h.s[i].due = h.s[i].r.dueNs
-	h.fixSlot(i)
-}
-
-func (h *runnerHeap) fixSlot(i int) {
-	x := h.s[i]
-	if j := h.down(i, x); j == i {
-		h.up(i, x)
-	}
-}
-
-// up moves x, which belongs at j or above, into place.
-func (h *runnerHeap) up(j int, x heapSlot) {
-	for j > 0 {
-		i := (j - 1) / 2
-		if x.due >= h.s[i].due {
-			break
-		}
-		h.set(j, h.s[i])
-		j = i
-	}
-	h.set(j, x)
-}
-
-// down moves x, which belongs at i or below, into place and returns where.
-func (h *runnerHeap) down(i int, x heapSlot) int {
-	n := len(h.s)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		j := l
-		if r := l + 1; r < n && h.s[r].due < h.s[l].due {
-			j = r
-		}
-		if h.s[j].due >= x.due {
-			break
-		}
-		h.set(i, h.s[j])
-		i = j
-	}
-	h.set(i, x)
-	return i
 }
 
 // failingChecker fails every run with its error.

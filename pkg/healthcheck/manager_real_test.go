@@ -81,36 +81,3 @@ func TestManagerRealChecks(t *testing.T) {
 		}
 	}
 }
-
-// BenchmarkTCPConnectLoopback measures one connect check on the epoll
-// connector path (allocations per check; the syscalls dominate time).
-func BenchmarkTCPConnectLoopback(b *testing.B) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	c, err := NewChecker(Definition{Type: TypeTCP, Target: netip.MustParseAddrPort(l.Addr().String()), Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 1, Fall: 1}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a := c.(asyncChecker)
-	ch := make(chan Result, 1)
-	done := func(r Result) { ch <- r }
-	b.ReportAllocs()
-	for b.Loop() {
-		a.start(time.Now().Add(time.Second), done)
-		if r := <-ch; !r.OK() {
-			b.Fatal(r.Err)
-		}
-	}
-}

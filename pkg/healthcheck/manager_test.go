@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // fakeChecker passes or fails as the test says and counts its runs.
@@ -122,7 +125,7 @@ func TestManagerRiseFall(t *testing.T) {
 		var f fakes
 		m := newTestManager(t, &f)
 		d := mdef("10.0.0.1:80", 2, 3)
-		d.StartDown = true
+		d.Initial = StateDown
 		if err := m.Update(t.Context(), []Check{{"web", d}}); err != nil {
 			t.Fatal(err)
 		}
@@ -387,96 +390,37 @@ func TestManagerClose(t *testing.T) {
 	})
 }
 
-// manualClock is a Clock that moves only when told.
-type manualClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*manualTimer
-}
-
-type manualTimer struct {
-	c  *manualClock
-	ch chan time.Time
-	at time.Time
-	on bool
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &manualTimer{c: c, ch: make(chan time.Time, 1), at: c.now.Add(d), on: true}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// Advance moves time and fires the timers that came due.
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for _, t := range c.timers {
-		if t.on && !t.at.After(c.now) {
-			t.on = false
-			select {
-			case t.ch <- c.now:
-			default:
-			}
-		}
-	}
-}
-
-func (t *manualTimer) C() <-chan time.Time { return t.ch }
-
-func (t *manualTimer) Reset(d time.Duration) bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.on
-	t.at, t.on = t.c.now.Add(d), true
-	select { // like a Go 1.23 timer: no stale tick after Reset
-	case <-t.ch:
-	default:
-	}
-	if !t.at.After(t.c.now) {
-		t.on = false
-		t.ch <- t.c.now
-	}
-	return was
-}
-
-func (t *manualTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.on
-	t.on = false
-	select {
-	case <-t.ch:
-	default:
-	}
-	return was
-}
-
 // TestManagerInjectedClock drives scheduling and dampening from an injected
 // clock, outside synctest: nothing runs until the clock moves, and
 // transitions carry the clock's time.
 func TestManagerInjectedClock(t *testing.T) {
 	var f fakes
-	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	m := New(&Config{Clock: clk, NewChecker: f.factory, Coalesce: -1})
 	defer m.Close()
 	d := mdef("10.0.0.1:80", 2, 2)
 	d.Interval, d.Timeout = time.Hour, time.Minute
-	d.StartDown = true
+	d.Initial = StateDown
 	if err := m.Update(context.Background(), []Check{{"web", d}}); err != nil {
 		t.Fatal(err)
 	}
 	fc := f.get(d)
 	fc.ok.Store(true)
+	// armed waits until the scheduler's timer is set for the check's next
+	// run: the first within the first hour, each later one an hour on.
+	armed := func(after time.Time) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if at := clk.NextDeadline(); at.After(after) && !at.After(after.Add(time.Hour)) {
+				return at
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scheduler timer at %v, want within an hour after %v", clk.NextDeadline(), after)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	runs := func(want int64) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -490,13 +434,18 @@ func TestManagerInjectedClock(t *testing.T) {
 			t.Fatalf("%d runs, want %d", got, want)
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	at := armed(clk.Now())
 	if n := fc.calls.Load(); n != 0 {
 		t.Fatalf("%d runs before the clock moved", n)
 	}
+	first := at
 	for i := range 2 {
-		clk.Advance(time.Hour) // the first run is jittered within the first hour
+		clk.Set(at)
 		runs(int64(i + 1))
+		at = armed(at)
+	}
+	if want := first.Add(2 * time.Hour); !at.Equal(want) {
+		t.Errorf("third run due at %v, want %v (the phase kept)", at, want)
 	}
 	var got []Transition
 	for len(got) < 2 {
@@ -511,8 +460,8 @@ func TestManagerInjectedClock(t *testing.T) {
 	if diff := cmp.Diff(want, simplify(got)); diff != "" {
 		t.Errorf("transitions (-want +got):\n%s", diff)
 	}
-	if at := clk.Now(); !got[1].Time.Equal(at) {
-		t.Errorf("transition at %v, want the injected clock's %v", got[1].Time, at)
+	if want := first.Add(time.Hour); !got[1].Time.Equal(want) {
+		t.Errorf("transition at %v, want the injected clock's %v", got[1].Time, want)
 	}
 }
 
@@ -554,6 +503,137 @@ func TestManagerOverrunningCheck(t *testing.T) {
 		}
 		if n := sc.calls.Load() - start; n != 5 {
 			t.Errorf("%d runs in 6s of 1.2s runs, want 5 back to back", n)
+		}
+	})
+}
+
+// A check starts in its Initial state: one that starts up needs Fall
+// failures to go down, one that starts down Rise successes to go up.
+func TestManagerInitialState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		up, down := mdef("10.0.0.1:80", 2, 3), mdef("10.0.0.2:80", 2, 3)
+		up.Initial, down.Initial = StateUp, StateDown
+		if err := m.Update(t.Context(), []Check{{"up", up}, {"down", down}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		got, _ := drain(m)
+		want := []tr{{"up", StateUnknown, StateUp}, {"down", StateUnknown, StateDown}}
+		if diff := cmp.Diff(want, simplify(got), cmpopts.SortSlices(func(a, b tr) bool { return a.ID < b.ID })); diff != "" {
+			t.Fatalf("transitions on add (-want +got):\n%s", diff)
+		}
+		f.get(down).ok.Store(true) // up fails, down succeeds
+		for i, want := range [][]tr{
+			nil,
+			{{"down", StateDown, StateUp}},
+			{{"up", StateUp, StateDown}},
+		} {
+			if diff := cmp.Diff(want, step(m)); diff != "" {
+				t.Fatalf("run %d (-want +got):\n%s", i+1, diff)
+			}
+		}
+	})
+}
+
+// An Update with the set already running changes nothing: no transition,
+// no checker built, no run moved; the state, counters and phase carry on.
+func TestManagerSameUpdateIsNoOp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		a, b := mdef("10.0.0.1:80", 1, 1), mdef("10.0.0.2:80", 1, 1)
+		b.Initial = StateDown
+		set := []Check{{"a", a}, {"b", b}, {"b2", b}}
+		if err := m.Update(t.Context(), set); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		f.get(a).ok.Store(true)
+		step(m)
+		step(m)
+		before, err := m.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		builds := f.builds
+		time.Sleep(300 * time.Millisecond) // mid-interval
+		// The same set, in another order and with the defaults spelled out.
+		a2 := a.Normalize()
+		if err := m.Update(t.Context(), []Check{{"b2", b}, {"a", a2}, {"b", b}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got, _ := drain(m); len(got) != 0 {
+			t.Errorf("the same set caused transitions %+v", got)
+		}
+		if f.builds != builds {
+			t.Errorf("the same set built %d checkers", f.builds-builds)
+		}
+		after, err := m.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(before, after, cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{}), cmpopts.EquateErrors()); diff != "" {
+			t.Errorf("status changed (-before +after):\n%s", diff)
+		}
+		step(m)
+		step(m)
+		for _, d := range []Definition{a, b} {
+			fc := f.get(d)
+			fc.mu.Lock()
+			times := slices.Clone(fc.times)
+			fc.mu.Unlock()
+			for i := 1; i < len(times); i++ {
+				if gap := times[i].Sub(times[i-1]); gap != time.Second {
+					t.Errorf("%s: runs %d and %d %v apart, want the interval", d.Target, i-1, i, gap)
+				}
+			}
+		}
+	})
+}
+
+// A changed definition for an ID moves the ID to the state of its new
+// check, and says so only when that differs.
+func TestManagerChangedDefinition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		up, down := mdef("10.0.0.1:80", 1, 1), mdef("10.0.0.2:80", 1, 1)
+		checks := []Check{{"shared", up}, {"x", up}, {"y", up}, {"z", down}, {"w", up}}
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		f.get(up).ok.Store(true)
+		step(m)
+		drain(m)
+		fresh := func(port int, initial State) Definition {
+			d := mdef(fmt.Sprintf("10.0.0.9:%d", port), 1, 1)
+			d.Initial = initial
+			return d
+		}
+		checks = []Check{
+			{"shared", up},
+			{"x", fresh(1, StateUnknown)}, // up -> a new check, unknown
+			{"y", fresh(2, StateDown)},    // up -> a new check that starts down
+			{"z", up},                     // down -> a running check that is up
+			{"w", fresh(3, StateUp)},      // up -> a new check that starts up: no change
+		}
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		got, _ := drain(m)
+		want := []tr{{"x", StateUp, StateUnknown}, {"y", StateUp, StateDown}, {"z", StateDown, StateUp}}
+		if diff := cmp.Diff(want, simplify(got), cmpopts.SortSlices(func(a, b tr) bool { return a.ID < b.ID })); diff != "" {
+			t.Errorf("transitions (-want +got):\n%s", diff)
+		}
+		for _, tr := range got {
+			if !tr.Result.Time.IsZero() || tr.Result.Err != nil {
+				t.Errorf("%s: a configuration change carries result %+v", tr.ID, tr.Result)
+			}
 		}
 	})
 }

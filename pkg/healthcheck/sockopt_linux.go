@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -43,3 +44,12 @@ type opError struct {
 
 func (e *opError) Error() string { return "healthcheck: " + e.op + ": " + e.err.Error() }
 func (e *opError) Unwrap() error { return e.err }
+
+// zoneIndex returns the index of the interface an IPv6 zone names.
+func zoneIndex(zone string) (uint32, error) {
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return 0, err
+	}
+	return uint32(ifi.Index), nil
+}

@@ -3,18 +3,16 @@ package healthcheck
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"time"
 )
 
-// maxReply bounds how much of a TCP or UDP reply is read for matching.
+// maxReply bounds how much of a TCP reply is read for matching.
 const maxReply = 4096
 
 // tcpConnectChecker is a bare TCP connect. On Linux the manager runs it on
-// the shared epoll connector (no goroutine, a few syscalls per check).
+// the Manager's epoll connector (no goroutine, a few syscalls per check).
 type tcpConnectChecker struct {
 	d      Definition
 	target string
@@ -27,10 +25,13 @@ type tcpChecker struct {
 	d      Definition
 	target string
 	re     *regexp.Regexp
+	conv   *conversation
 	dest   connectDest
 }
 
-func (c *tcpChecker) start(deadline time.Time, done func(Result)) { c.dest.connect(deadline, done) }
+func (c *tcpChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
+	c.dest.connect(cn, timeout, done)
+}
 
 // judge is the connector's view of the reply.
 func (c *tcpChecker) judge(reply []byte, eof bool) (bool, string, error) {
@@ -58,11 +59,11 @@ func newTCPChecker(d Definition) (Checker, error) {
 		}
 		c.re = re
 	}
-	conv := &conversation{request: d.TCP.Send, max: maxReply}
+	c.conv = &conversation{typ: TypeTCP, target: c.target, request: d.TCP.Send, max: maxReply, writeOp: "write", readOp: "read"}
 	if len(d.TCP.Expect) > 0 || c.re != nil {
-		conv.judge = c.judge
+		c.conv.judge = c.judge
 	}
-	c.dest = newConnectDest(d, conv, c)
+	c.dest = newConnectDest(d, c.conv, c)
 	return c, nil
 }
 
@@ -78,8 +79,8 @@ func (c *tcpConnectChecker) Check(ctx context.Context) Result {
 	})
 }
 
-func (c *tcpConnectChecker) start(deadline time.Time, done func(Result)) {
-	c.dest.connect(deadline, done)
+func (c *tcpConnectChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
+	c.dest.connect(cn, timeout, done)
 }
 
 // Check implements Checker.
@@ -92,36 +93,7 @@ func (c *tcpChecker) Check(ctx context.Context) Result {
 		defer conn.Close()
 		stop := connDeadline(ctx, conn)
 		defer stop()
-		o := c.d.TCP
-		if len(o.Send) > 0 {
-			if _, err := conn.Write(o.Send); err != nil {
-				return "", classify(TypeTCP, c.target, "write", err)
-			}
-		}
-		if len(o.Expect) == 0 && c.re == nil {
-			return "sent", nil
-		}
-		buf := make([]byte, 0, 512)
-		for len(buf) < maxReply {
-			if cap(buf) == len(buf) {
-				buf = append(buf, 0)[:len(buf)]
-			}
-			n, rerr := conn.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+n]
-			if ok, decided := matchTCP(o.Expect, c.re, buf); decided {
-				if ok {
-					return "reply matched", nil
-				}
-				return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: mismatch("got %q", truncate(buf))}
-			}
-			if rerr != nil {
-				if errors.Is(rerr, io.EOF) {
-					break
-				}
-				return "", classify(TypeTCP, c.target, "read", rerr)
-			}
-		}
-		return "", &CheckError{Type: TypeTCP, Target: c.target, Op: "match", Err: mismatch("got %q", truncate(buf))}
+		return c.conv.converse(conn)
 	})
 }
 

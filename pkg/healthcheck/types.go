@@ -62,7 +62,7 @@ const (
 	StateUnknown State = iota
 	// StateDown means the check failed Fall consecutive times (or started down).
 	StateDown
-	// StateUp means the check succeeded Rise consecutive times.
+	// StateUp means the check succeeded Rise consecutive times (or started up).
 	StateUp
 )
 
@@ -79,8 +79,28 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
-// MarshalText implements encoding.TextMarshaler, for status output.
+// ParseState returns the State named s ("unknown", "down" or "up").
+func ParseState(s string) (State, error) {
+	for st := StateUnknown; st <= StateUp; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return StateUnknown, fmt.Errorf("healthcheck: unknown state %q (want unknown, down or up)", s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *State) UnmarshalText(b []byte) error {
+	v, err := ParseState(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
 
 // Result is the outcome of one run of a check.
 type Result struct {
@@ -96,6 +116,62 @@ type Result struct {
 
 // OK reports whether the check succeeded.
 func (r Result) OK() bool { return r.Err == nil }
+
+// Outcome classifies the result, for metrics.
+func (r Result) Outcome() Outcome { return OutcomeOf(r.Err) }
+
+// Outcome is the class of a check's result: success, or which kind of
+// failure. Metrics label results with it.
+type Outcome uint8
+
+// Outcomes, one per error class (ErrTimeout, ErrRefused, ...), and
+// OutcomeOther for failures in none.
+const (
+	OutcomeOK Outcome = iota
+	OutcomeTimeout
+	OutcomeRefused
+	OutcomeUnreachable
+	OutcomeMismatch
+	OutcomeTLS
+	OutcomeReset
+	OutcomeOther
+)
+
+var outcomeNames = [...]string{"ok", "timeout", "refused", "unreachable", "mismatch", "tls", "reset", "other"}
+
+// String returns the outcome's lower-case name, as a metric label.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("Outcome(%d)", uint8(o))
+}
+
+// MarshalText implements encoding.TextMarshaler, for status output.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// OutcomeOf returns the class of a check's error: OutcomeOK for nil, the
+// class of the first of ErrTimeout, ErrRefused, ErrUnreachable, ErrReset,
+// ErrTLS and ErrMismatch that err matches, and OutcomeOther otherwise.
+func OutcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrTimeout):
+		return OutcomeTimeout
+	case errors.Is(err, ErrRefused):
+		return OutcomeRefused
+	case errors.Is(err, ErrUnreachable):
+		return OutcomeUnreachable
+	case errors.Is(err, ErrReset):
+		return OutcomeReset
+	case errors.Is(err, ErrTLS):
+		return OutcomeTLS
+	case errors.Is(err, ErrMismatch):
+		return OutcomeMismatch
+	}
+	return OutcomeOther
+}
 
 // Transition is a change of a check's dampened state.
 type Transition struct {
@@ -120,8 +196,17 @@ var (
 	// an ICMP destination unreachable or time exceeded came back for the
 	// probe, or the local stack has no route to it.
 	ErrUnreachable = errors.New("healthcheck: unreachable")
-	// ErrMismatch means the target answered, but not what the check expects.
+	// ErrMismatch means the target answered, but not what the check
+	// expects: a wrong status, body or reply, or a malformed, cut or
+	// oversized response.
 	ErrMismatch = errors.New("healthcheck: unexpected response")
+	// ErrTLS means the TLS handshake failed: the certificate did not
+	// verify, the server sent an alert (a client certificate it refused,
+	// also when that comes after the handshake), or it does not speak TLS.
+	ErrTLS = errors.New("healthcheck: tls failure")
+	// ErrReset means the connection was reset (or aborted) once
+	// established, for example while the response was being read.
+	ErrReset = errors.New("healthcheck: connection reset")
 	// ErrClosed means the manager or pinger was closed.
 	ErrClosed = errors.New("healthcheck: closed")
 	// ErrUnsupported means the check needs a feature this platform lacks.

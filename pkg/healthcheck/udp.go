@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"regexp"
+	"sync"
 )
 
 // udpChecker sends a datagram on a connected UDP socket and matches the
@@ -55,16 +57,34 @@ func exchangeUDP(ctx context.Context, d Definition, target string, t Type, paylo
 	if _, err := conn.Write(payload); err != nil {
 		return nil, classify(t, target, "write", err)
 	}
-	buf := make([]byte, maxReply)
+	// Read whole datagrams: a reply cut to a smaller buffer would match
+	// an expectation it does not meet, or miss one it does.
+	bp := datagramPool.Get().(*[]byte)
+	defer datagramPool.Put(bp)
+	buf := *bp
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
 			return nil, classify(t, target, "read", err)
 		}
 		if accept == nil || accept(buf[:n]) {
-			return buf[:n], nil
+			return bytes.Clone(buf[:n]), nil
 		}
 	}
+}
+
+// maxDatagram is the largest UDP payload: 65,535 bytes less the UDP header
+// (and the IPv4 header, which counts in IPv4's total length).
+const maxDatagram = 65535 - 8
+
+var datagramPool = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
+
+// maxUDPPayload returns the largest UDP payload to or from a.
+func maxUDPPayload(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return maxDatagram - 20
+	}
+	return maxDatagram
 }
 
 func matchUDP(mode MatchMode, expect []byte, re *regexp.Regexp, reply []byte) bool {
