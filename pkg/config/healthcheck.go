@@ -138,9 +138,9 @@ func (h *HealthCheck) definition(v *validator, p string, addr netip.Addr, port u
 	switch init := deref(h.Initial, "unknown"); init {
 	case "unknown":
 	case "down":
-		d.StartDown = true
+		d.Initial = healthcheck.StateDown
 	case "up":
-		v.bad(p+".initial", "up is not supported yet")
+		d.Initial = healthcheck.StateUp
 	default:
 		v.bad(p+".initial", "%q is not unknown, up or down", init)
 	}

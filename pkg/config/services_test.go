@@ -74,11 +74,11 @@ func TestServicesToEngine(t *testing.T) {
 		t.Errorf("backends = %+v %+v", b0, b1)
 	}
 	if b0.Check.Target != netip.MustParseAddrPort("10.0.1.10:9000") || b0.Check.HTTP.Path != "/healthz" ||
-		b0.Check.Interval != time.Second || len(b0.Check.HTTP.Status) != 2 || b0.Check.StartDown {
+		b0.Check.Interval != time.Second || len(b0.Check.HTTP.Status) != 2 || b0.Check.Initial != healthcheck.StateUnknown {
 		t.Errorf("check 0 = %+v %+v", b0.Check, b0.Check.HTTP)
 	}
 	// The override changes the path and the initial state, and keeps the rest.
-	if b1.Check.HTTP.Path != "/other" || !b1.Check.StartDown || b1.Check.Target.Port() != 9000 {
+	if b1.Check.HTTP.Path != "/other" || b1.Check.Initial != healthcheck.StateDown || b1.Check.Target.Port() != 9000 {
 		t.Errorf("check 1 = %+v %+v", b1.Check, b1.Check.HTTP)
 	}
 	if len(c.Warnings) != 0 {
