@@ -203,14 +203,14 @@ func TestIntegrationDaemonFailover(t *testing.T) {
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
 	testenv.WaitFor(t, "reload rejected in the log", 2*time.Second, func() bool {
-		return strings.Contains(a.output(), "configuration rejected") && strings.Contains(a.output(), "vrrp[0].vrid: 999 out of range")
+		return strings.Contains(a.output(), "reload refused") && strings.Contains(a.output(), "vrrp[0].vrid: 999 out of range")
 	})
 	if err := os.WriteFile(cfgA, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
 	testenv.WaitFor(t, "valid reload logged", 2*time.Second, func() bool {
-		return strings.Contains(a.output(), "configuration is valid")
+		return strings.Contains(a.output(), "reload: configuration unchanged")
 	})
 	if !a.running() || !holds(t, nsA) {
 		t.Fatal("A stopped or lost the VIPs after SIGHUP")

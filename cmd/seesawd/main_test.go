@@ -43,7 +43,7 @@ vrrp:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if code := run(tt.args, &out); code != exitConfig {
+			if code := run(tt.args, &out, &out); code != exitConfig {
 				t.Errorf("exit code %d, want %d", code, exitConfig)
 			}
 			for _, want := range []string{
@@ -63,20 +63,24 @@ vrrp:
 
 func TestRunCheckConfigOK(t *testing.T) {
 	var out bytes.Buffer
-	if code := run([]string{"--check-config", "../../configs/seesawd.yaml"}, &out); code != exitOK {
+	var errOut bytes.Buffer
+	if code := run([]string{"--check-config", "../../configs/seesawd.yaml"}, &out, &errOut); code != exitOK {
 		t.Errorf("exit code %d: %s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "configs/seesawd.yaml: ok (1 VRRP instance(s), 1 service(s))") || errOut.Len() > 0 {
+		t.Errorf("check-config printed %q on stdout and %q on stderr, want the verdict on stdout", out.String(), errOut.String())
 	}
 }
 
 func TestRunUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"--nope"}, {"--config"}, {"--config", "a", "extra"}} {
 		var out bytes.Buffer
-		if code := run(args, &out); code != exitConfig {
+		if code := run(args, &out, &out); code != exitConfig {
 			t.Errorf("run(%q) = %d, want %d", args, code, exitConfig)
 		}
 	}
 	var out bytes.Buffer
-	if code := run([]string{"--config", "/nonexistent/seesawd.yaml"}, &out); code != exitConfig {
+	if code := run([]string{"--config", "/nonexistent/seesawd.yaml"}, &out, &out); code != exitConfig {
 		t.Errorf("missing file: exit %d", code)
 	}
 }
@@ -103,8 +107,8 @@ func TestNewLogger(t *testing.T) {
 func configLog(level, format string) config.Log { return config.Log{Level: level, Format: format} }
 
 func TestRunVersion(t *testing.T) {
-	var out bytes.Buffer
-	if code := run([]string{"--version"}, &out); code != exitOK {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--version"}, &out, &errOut); code != exitOK || errOut.Len() > 0 {
 		t.Fatalf("exit code %d: %s", code, out.String())
 	}
 	if !strings.HasPrefix(out.String(), "seesawd ") || !strings.Contains(out.String(), "go1.") {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sync"
@@ -26,9 +27,18 @@ type Process struct {
 // Start starts name inside the namespace. The process is not tied to a
 // context: stop it with Stop or Kill (Topology.Close kills leftovers).
 func (n *Netns) Start(label, name string, args ...string) (*Process, error) {
+	return n.StartTo(nil, label, name, args...)
+}
+
+// StartTo is Start with the process's output written to w (a log file that
+// outlives the process) instead of kept in memory; nil keeps it in memory.
+func (n *Netns) StartTo(w io.Writer, label, name string, args ...string) (*Process, error) {
 	p := &Process{Name: label, done: make(chan struct{})}
 	p.cmd = n.Command(context.Background(), name, args...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if w == nil {
+		w = &p.out
+	}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("nettopo: start %s: %w", label, err)
 	}

@@ -1,50 +1,46 @@
 // Package config loads and validates the seesawd YAML configuration.
 //
 // Loading is parse, validate, return: Load returns a complete Config or one
-// *Error naming every problem by its field path (vrrp[0].vrid: ...), and never
-// a half-valid value. The file's shape is the daemon's contract:
+// *Error naming every problem by its field path and line
+// (seesawd.yaml:12: services[0].port: ...), never a half-valid value. The
+// checks are the ones the daemon's packages apply when they start, run here
+// too, so `seesawd --check-config` accepts exactly the files `seesawd
+// --config` runs. configs/seesawd.yaml documents every key and its default.
 //
-//	node: { name: lb1 }                       # default: hostname
-//	log: { level: info, format: auto }        # auto = console on a tty, json otherwise
-//	vrrp:
-//	  - name: front
-//	    interface: eth0
-//	    vrid: 51
-//	    priority: 150                         # 1-255
-//	    advert_interval: 100ms                # 10ms steps, up to 40.95s
-//	    preempt: true
-//	    preempt_delay: 0s
-//	    accept: true
-//	    unicast_peers: []                     # empty = multicast
-//	    checksum: rfc5798                     # or ipv4-no-pseudo-header
-//	    garp: { count: 3, interval: 100ms, refresh: 0s }
-//	    track_interfaces: [{ name: eth1, weight: 0 }]   # weight 0 = fault when down
-//	    virtual_ips: [192.0.2.100/24, "2001:db8::100/64"]
-//	sync_groups: [{ name: g1, instances: [front] }]
+// The YAML is read twice: first into yaml.v3 nodes, which keep line numbers
+// and let duplicate keys (and keys differing only in case, which viper would
+// silently merge) be refused; then by viper, which decodes it into Config.
 package config
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
-
-	"github.com/seesawd/seesawd/pkg/vrrp"
 )
 
 // Config is the whole daemon configuration.
 type Config struct {
 	Node       Node           `mapstructure:"node"`
 	Log        Log            `mapstructure:"log"`
+	IPVS       IPVS           `mapstructure:"ipvs"`
 	VRRP       []VRRPInstance `mapstructure:"vrrp"`
 	SyncGroups []SyncGroup    `mapstructure:"sync_groups"`
+	Services   []Service      `mapstructure:"services"`
+
+	// Warnings are findings that do not stop the configuration from
+	// running (a service VIP that no VRRP instance holds, say).
+	Warnings []Problem `mapstructure:"-"`
+	// Hash is the SHA-256 of the file's bytes, hex, to tell configurations apart.
+	Hash string `mapstructure:"-"`
 }
 
 // Node identifies this load balancer.
@@ -61,60 +57,36 @@ type Log struct {
 	Format string `mapstructure:"format"`
 }
 
-// VRRPInstance is one virtual router. Its virtual IPs may mix IPv4 and IPv6: each
-// family runs as its own VRRPv3 instance with the same VRID, failing over together.
-type VRRPInstance struct {
-	Name      string `mapstructure:"name"`
-	Interface string `mapstructure:"interface"`
-	VRID      int    `mapstructure:"vrid"`
-	// Priority defaults to 100.
-	Priority *int `mapstructure:"priority"`
-	// AdvertInterval defaults to 1s.
-	AdvertInterval time.Duration `mapstructure:"advert_interval"`
-	// Preempt defaults to true.
-	Preempt      *bool         `mapstructure:"preempt"`
-	PreemptDelay time.Duration `mapstructure:"preempt_delay"`
-	// Accept defaults to true.
-	Accept       *bool    `mapstructure:"accept"`
-	UnicastPeers []string `mapstructure:"unicast_peers"`
-	// Checksum is rfc5798 (default) or ipv4-no-pseudo-header.
-	Checksum        string           `mapstructure:"checksum"`
-	GARP            GARP             `mapstructure:"garp"`
-	TrackInterfaces []TrackInterface `mapstructure:"track_interfaces"`
-	VirtualIPs      []string         `mapstructure:"virtual_ips"`
-}
-
-// GARP configures announcements on becoming master (defaults: 3 every 100ms, no refresh).
-type GARP struct {
-	Count    *int          `mapstructure:"count"`
-	Interval time.Duration `mapstructure:"interval"`
-	Refresh  time.Duration `mapstructure:"refresh"`
-}
-
-// TrackInterface is an interface whose loss faults the instance (weight 0) or lowers
-// its priority by weight.
-type TrackInterface struct {
-	Name   string `mapstructure:"name"`
-	Weight int    `mapstructure:"weight"`
-}
-
-// SyncGroup lists instances that fail over together.
-type SyncGroup struct {
-	Name      string   `mapstructure:"name"`
-	Instances []string `mapstructure:"instances"`
-}
-
-// Problem is one configuration error at a field path.
+// Problem is one configuration error (or warning) at a field path.
 type Problem struct {
 	Path string
+	// Line is the line of the YAML the path comes from, 0 when unknown.
+	Line int
 	Msg  string
 }
 
+// String returns "path: message".
 func (p Problem) String() string {
 	if p.Path == "" {
 		return p.Msg
 	}
 	return p.Path + ": " + p.Msg
+}
+
+// Located returns the problem as a compiler would print it: "file:line: path: message".
+func (p Problem) Located(file string) string {
+	var b strings.Builder
+	if file != "" {
+		b.WriteString(file + ":")
+	}
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "%d:", p.Line)
+	}
+	if b.Len() > 0 {
+		b.WriteString(" ")
+	}
+	b.WriteString(p.String())
+	return b.String()
 }
 
 // Error lists every problem found in a configuration.
@@ -131,9 +103,18 @@ func (e *Error) Error() string {
 	}
 	fmt.Fprintf(&b, "%d problem(s)", len(e.Problems))
 	for _, p := range e.Problems {
-		b.WriteString("\n  " + p.String())
+		b.WriteString("\n  " + p.Located(e.File))
 	}
 	return b.String()
+}
+
+// Strings returns every problem located in the file, for structured logs.
+func (e *Error) Strings() []string {
+	out := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		out[i] = p.Located(e.File)
+	}
+	return out
 }
 
 // Load reads, parses and validates the YAML file at path.
@@ -152,26 +133,41 @@ func Load(path string) (*Config, error) {
 
 // Parse parses and validates a YAML document.
 func Parse(data []byte) (*Config, error) {
+	settings, lines, probs := checkYAML(data)
+	if len(probs) > 0 {
+		return nil, &Error{Problems: probs}
+	}
 	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, &Error{Problems: []Problem{{Msg: "yaml: " + err.Error()}}}
+	if err := v.MergeConfigMap(settings); err != nil {
+		return nil, &Error{Problems: []Problem{{Msg: "config: " + err.Error()}}}
 	}
 	var c Config
-	var probs []Problem
-	err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
-		dc.WeaklyTypedInput = false
-		dc.DecodeHook = mapstructure.StringToTimeDurationHookFunc()
-	})
+	err := v.UnmarshalExact(&c, decoderConfig)
 	if err != nil {
 		probs = append(probs, decodeProblems(err)...)
 	}
-	probs = append(probs, c.defaultsAndValidate()...)
+	v2 := &validator{c: &c}
+	c.defaultsAndValidate(v2)
+	probs = append(probs, v2.probs...)
+	for i := range probs {
+		probs[i].Line = lines.line(probs[i].Path)
+	}
 	if len(probs) > 0 {
-		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
+		sortProblems(probs)
 		return nil, &Error{Problems: probs}
 	}
+	for _, w := range v2.warns {
+		w.Line = lines.line(w.Path)
+		c.Warnings = append(c.Warnings, w)
+	}
+	sortProblems(c.Warnings)
+	sum := sha256.Sum256(data)
+	c.Hash = hex.EncodeToString(sum[:])
 	return &c, nil
+}
+
+func sortProblems(p []Problem) {
+	sort.SliceStable(p, func(i, j int) bool { return p[i].Path < p[j].Path })
 }
 
 // decodeProblems turns mapstructure's joined errors into problems with paths.
@@ -213,17 +209,27 @@ func joinPath(a, b string) string {
 	return a + "." + b
 }
 
-const (
-	maxInterval  = vrrp.MaxInterval * 10 * time.Millisecond
-	intervalStep = 10 * time.Millisecond
-)
+// validator collects problems and warnings while defaults are filled in.
+type validator struct {
+	c     *Config
+	probs []Problem
+	warns []Problem
+}
 
-// defaultsAndValidate fills defaults in place and returns every problem.
-func (c *Config) defaultsAndValidate() []Problem {
-	var probs []Problem
-	bad := func(path, format string, args ...any) {
-		probs = append(probs, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+func (v *validator) bad(path, format string, args ...any) {
+	p := Problem{Path: path, Msg: fmt.Sprintf(format, args...)}
+	// A service's health check is validated once per backend: say it once.
+	if !slices.Contains(v.probs, p) {
+		v.probs = append(v.probs, p)
 	}
+}
+
+func (v *validator) warn(path, format string, args ...any) {
+	v.warns = append(v.warns, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// defaultsAndValidate fills defaults in place and records every problem.
+func (c *Config) defaultsAndValidate(v *validator) {
 	if c.Node.Name == "" {
 		if h, err := os.Hostname(); err == nil {
 			c.Node.Name = h
@@ -235,7 +241,7 @@ func (c *Config) defaultsAndValidate() []Problem {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+		v.bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "auto"
@@ -243,209 +249,19 @@ func (c *Config) defaultsAndValidate() []Problem {
 	switch c.Log.Format {
 	case "auto", "console", "json":
 	default:
-		bad("log.format", "%q is not one of auto, console, json", c.Log.Format)
+		v.bad("log.format", "%q is not one of auto, console, json", c.Log.Format)
 	}
-
-	type vridKey struct {
-		ifname string
-		fam    vrrp.Family
-		vrid   int
-	}
-	vrids := map[vridKey]string{}
-	names := map[string]bool{}
-	for i := range c.VRRP {
-		in := &c.VRRP[i]
-		p := fmt.Sprintf("vrrp[%d]", i)
-		if in.Name == "" {
-			bad(p+".name", "required")
-		} else if names[in.Name] {
-			bad(p+".name", "%q used by another instance", in.Name)
-		}
-		names[in.Name] = true
-		if in.Interface == "" {
-			bad(p+".interface", "required")
-		}
-		if in.VRID < 1 || in.VRID > 255 {
-			bad(p+".vrid", "%d out of range 1-255", in.VRID)
-		}
-		if in.Priority == nil {
-			in.Priority = ptr(100)
-		}
-		if *in.Priority < 1 || *in.Priority > 255 {
-			bad(p+".priority", "%d out of range 1-255", *in.Priority)
-		}
-		if in.AdvertInterval == 0 {
-			in.AdvertInterval = time.Second
-		}
-		if in.AdvertInterval < intervalStep || in.AdvertInterval > maxInterval || in.AdvertInterval%intervalStep != 0 {
-			bad(p+".advert_interval", "%v is not a multiple of 10ms between 10ms and 40.95s", in.AdvertInterval)
-		}
-		if in.Preempt == nil {
-			in.Preempt = ptr(true)
-		}
-		if in.PreemptDelay < 0 {
-			bad(p+".preempt_delay", "%v is negative", in.PreemptDelay)
-		}
-		if in.Accept == nil {
-			in.Accept = ptr(true)
-		}
-		if in.Checksum == "" {
-			in.Checksum = vrrp.ChecksumRFC5798.String()
-		}
-		if _, err := checksumMode(in.Checksum); err != nil {
-			bad(p+".checksum", "%v", err)
-		}
-		if in.GARP.Count == nil {
-			in.GARP.Count = ptr(3)
-		}
-		if *in.GARP.Count < 0 {
-			bad(p+".garp.count", "%d is negative", *in.GARP.Count)
-		}
-		if in.GARP.Interval == 0 {
-			in.GARP.Interval = 100 * time.Millisecond
-		}
-		if in.GARP.Interval < 0 {
-			bad(p+".garp.interval", "%v is negative", in.GARP.Interval)
-		}
-		if in.GARP.Refresh < 0 {
-			bad(p+".garp.refresh", "%v is negative", in.GARP.Refresh)
-		}
-		for j, t := range in.TrackInterfaces {
-			tp := fmt.Sprintf("%s.track_interfaces[%d]", p, j)
-			if t.Name == "" {
-				bad(tp+".name", "required")
-			}
-			if t.Weight < 0 || t.Weight > 254 {
-				bad(tp+".weight", "%d out of range 0-254", t.Weight)
-			}
-		}
-		fams := map[vrrp.Family]bool{}
-		if len(in.VirtualIPs) == 0 {
-			bad(p+".virtual_ips", "at least one address required")
-		}
-		seen := map[netip.Addr]bool{}
-		for j, s := range in.VirtualIPs {
-			pfx, err := parsePrefix(s)
-			if err != nil {
-				bad(fmt.Sprintf("%s.virtual_ips[%d]", p, j), "%q is not an address: %v", s, err)
-				continue
-			}
-			if seen[pfx.Addr()] {
-				bad(fmt.Sprintf("%s.virtual_ips[%d]", p, j), "%v listed twice", pfx.Addr())
-			}
-			seen[pfx.Addr()] = true
-			fams[vrrp.FamilyOf(pfx.Addr())] = true
-		}
-		for j, s := range in.UnicastPeers {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				bad(fmt.Sprintf("%s.unicast_peers[%d]", p, j), "%q is not an address", s)
-				continue
-			}
-			if !fams[vrrp.FamilyOf(a)] && len(fams) > 0 {
-				bad(fmt.Sprintf("%s.unicast_peers[%d]", p, j), "%v has no virtual IP of its family", a)
-			}
-		}
-		for _, f := range []vrrp.Family{vrrp.IPv4, vrrp.IPv6} {
-			if !fams[f] || in.Interface == "" || in.VRID < 1 || in.VRID > 255 {
-				continue
-			}
-			k := vridKey{in.Interface, f, in.VRID}
-			if other, dup := vrids[k]; dup {
-				bad(p+".vrid", "%d already used on %s for %v by %s", in.VRID, in.Interface, f, other)
-			}
-			vrids[k] = p
-		}
-	}
-	inGroup := map[string]string{}
-	for i, g := range c.SyncGroups {
-		p := fmt.Sprintf("sync_groups[%d]", i)
-		if g.Name == "" {
-			bad(p+".name", "required")
-		}
-		for j, n := range g.Instances {
-			ip := fmt.Sprintf("%s.instances[%d]", p, j)
-			if !names[n] {
-				bad(ip, "unknown instance %q", n)
-			} else if other, dup := inGroup[n]; dup {
-				bad(ip, "instance %q is already in %s", n, other)
-			}
-			inGroup[n] = p
-		}
-	}
-	return probs
+	c.validateVRRP(v)
+	c.IPVS.defaultsAndValidate(v)
+	c.validateServices(v)
 }
 
 func ptr[T any](v T) *T { return &v }
 
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return p, err
-		}
-		return netip.PrefixFrom(p.Addr(), p.Bits()), nil
+// durationOr returns *d, or def when d is nil.
+func durationOr(d *time.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-func checksumMode(s string) (vrrp.ChecksumMode, error) {
-	switch s {
-	case vrrp.ChecksumRFC5798.String():
-		return vrrp.ChecksumRFC5798, nil
-	case vrrp.ChecksumIPv4NoPseudoHeader.String():
-		return vrrp.ChecksumIPv4NoPseudoHeader, nil
-	}
-	return 0, fmt.Errorf("%q is not rfc5798 or ipv4-no-pseudo-header", s)
-}
-
-// VRRPInstances returns the protocol instances (one per family of each configured instance)
-// and sync groups of a validated Config.
-func (c *Config) VRRPInstances() ([]vrrp.InstanceConfig, []vrrp.SyncGroup) {
-	var out []vrrp.InstanceConfig
-	for _, in := range c.VRRP {
-		mode, _ := checksumMode(in.Checksum)
-		base := vrrp.InstanceConfig{
-			Name:           in.Name,
-			Interface:      in.Interface,
-			VRID:           uint8(in.VRID),
-			Priority:       uint8(*in.Priority),
-			AdvertInterval: in.AdvertInterval,
-			Preempt:        *in.Preempt,
-			PreemptDelay:   in.PreemptDelay,
-			Accept:         *in.Accept,
-			Checksum:       mode,
-			GARP:           vrrp.GARPConfig{Count: *in.GARP.Count, Interval: in.GARP.Interval, Refresh: in.GARP.Refresh},
-		}
-		for _, t := range in.TrackInterfaces {
-			base.TrackInterfaces = append(base.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight})
-		}
-		for _, f := range []vrrp.Family{vrrp.IPv4, vrrp.IPv6} {
-			ic := base
-			ic.Family = f
-			ic.TrackInterfaces = append([]vrrp.TrackInterface(nil), base.TrackInterfaces...)
-			for _, s := range in.VirtualIPs {
-				if p, err := parsePrefix(s); err == nil && vrrp.FamilyOf(p.Addr()) == f {
-					ic.VirtualIPs = append(ic.VirtualIPs, p)
-				}
-			}
-			for _, s := range in.UnicastPeers {
-				if a, err := netip.ParseAddr(s); err == nil && vrrp.FamilyOf(a) == f {
-					ic.UnicastPeers = append(ic.UnicastPeers, a)
-				}
-			}
-			if len(ic.VirtualIPs) > 0 {
-				out = append(out, ic)
-			}
-		}
-	}
-	var groups []vrrp.SyncGroup
-	for _, g := range c.SyncGroups {
-		groups = append(groups, vrrp.SyncGroup{Name: g.Name, Instances: append([]string(nil), g.Instances...)})
-	}
-	return out, groups
+	return *d
 }

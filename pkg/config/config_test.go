@@ -192,6 +192,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(valid))
 	f.Add([]byte(base + "}]"))
 	f.Add([]byte("vrrp: [{vrid: 999}]"))
+	f.Add([]byte(svcYAML(twoBackends)))
+	f.Add([]byte(svcYAML("    healthcheck: { type: http, expect_status: [200, \"300-302\"] }\n    forward: tunnel\n    tunnel: { type: gue, port: 6080 }\n" + twoBackends)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Parse(b)
 		if (c == nil) == (err == nil) {
@@ -201,6 +203,15 @@ func FuzzParse(f *testing.F) {
 			insts, groups := c.VRRPInstances()
 			if err := (&vrrp.Config{Instances: insts, SyncGroups: groups}).Validate(); err != nil {
 				t.Fatalf("accepted config fails vrrp validation: %v", err)
+			}
+			for _, s := range c.Engine().Services {
+				for _, b := range s.Backends {
+					if b.Check != nil {
+						if err := b.Check.Validate(); err != nil {
+							t.Fatalf("accepted check fails healthcheck validation: %v", err)
+						}
+					}
+				}
 			}
 		}
 	})

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/seesawd/seesawd/pkg/config"
+	"github.com/seesawd/seesawd/pkg/engine"
+	"github.com/seesawd/seesawd/pkg/healthcheck"
+	"github.com/seesawd/seesawd/pkg/ipvs"
+	"github.com/seesawd/seesawd/pkg/vrrp"
+)
+
+// checkConfig validates a file as the daemon would at start, printing every
+// problem and warning.
+func checkConfig(path string, out io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(out, err)
+		return exitConfig
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(out, "warning: "+w.Located(path))
+	}
+	fmt.Fprintf(out, "%s: ok (%d VRRP instance(s), %d service(s))\n", path, len(cfg.VRRP), len(cfg.Services))
+	return exitOK
+}
+
+// serve runs seesawd until SIGTERM or SIGINT.
+func serve(path string, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("node", cfg.Node.Name))
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", zap.String("warning", w.Located(path)))
+	}
+	if err := preflight(cfg); err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return exitFail
+	}
+
+	d, err := newDaemon(cfg, log)
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return exitFail
+	}
+	defer d.close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	log.Info("seesawd starting", zap.String("config", path), zap.String("version", version()),
+		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("services", len(cfg.Services)))
+	if err := d.run(ctx, hup, path); err != nil {
+		log.Error("seesawd stopped on an error", zap.Error(err))
+		return exitFail
+	}
+	log.Info("seesawd stopped")
+	return exitOK
+}
+
+// preflight explains the two ways a node cannot run seesawd at all.
+func preflight(cfg *config.Config) error {
+	if missing := missingCaps(); len(missing) > 0 {
+		return fmt.Errorf("seesawd needs %v (IPVS and addresses need CAP_NET_ADMIN; VRRP and ARP need CAP_NET_RAW): "+
+			"run it as root or grant them (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)", missing)
+	}
+	return nil
+}
+
+// seesawd is the running daemon: the engine and its collaborators.
+type seesawd struct {
+	log    *zap.Logger
+	cfg    *config.Config
+	ipvs   *ipvs.Client
+	checks *healthcheck.Manager
+	node   *vrrp.Node
+	engine *engine.Engine
+}
+
+func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
+	d := &seesawd{log: log, cfg: cfg}
+	kernel, err := ipvs.New(nil)
+	switch {
+	case errors.Is(err, ipvs.ErrNoIPVS) && len(cfg.Services) > 0:
+		return nil, fmt.Errorf("the configuration has services but the kernel has no IPVS: load the ip_vs module (modprobe ip_vs)")
+	case errors.Is(err, ipvs.ErrNoIPVS):
+		log.Info("no IPVS in the kernel; running VRRP only (no services configured)")
+	case err != nil:
+		return nil, fmt.Errorf("ipvs: %w", err)
+	default:
+		d.ipvs = kernel
+	}
+	if err := sysctls(cfg); err != nil {
+		log.Warn("could not set the kernel settings the services need", zap.Error(err))
+	}
+	d.checks = healthcheck.New(nil)
+	insts, groups := cfg.VRRPInstances()
+	d.node, err = vrrp.New(&vrrp.Config{Instances: insts, SyncGroups: groups, Logger: log.Named("vrrp")})
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	if d.ipvs != nil {
+		ecfg := cfg.Engine()
+		d.engine, err = engine.New(engine.Options{
+			Kernel:      d.ipvs,
+			Checks:      d.checks,
+			VRRP:        vrrpAdapter{d.node},
+			Logger:      log.Named("engine"),
+			StateFile:   cfg.IPVS.StateFile,
+			RouteSource: routeSource,
+		}, &ecfg)
+		if err != nil {
+			d.close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (d *seesawd) close() {
+	if d.checks != nil {
+		_ = d.checks.Close()
+	}
+	if d.ipvs != nil {
+		_ = d.ipvs.Close()
+	}
+}
+
+// run starts the engine, then VRRP once IPVS holds the services (a node
+// must not attract traffic for a VIP it cannot serve yet), and serves
+// reloads until ctx ends.
+func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal, path string) error {
+	var engineDone chan error
+	if d.engine != nil {
+		engineDone = make(chan error, 1)
+		go func() { engineDone <- d.engine.Run(ctx) }()
+		select {
+		case <-d.engine.Ready():
+		case err := <-engineDone:
+			return err
+		}
+	}
+	vrrpDone := make(chan error, 1)
+	go func() { vrrpDone <- d.node.Run(ctx) }()
+	var engineErr error
+	for {
+		select {
+		case <-hup:
+			d.reload(ctx, path)
+		case err := <-vrrpDone:
+			if ctx.Err() == nil {
+				return fmt.Errorf("vrrp: %w", err)
+			}
+			if engineDone != nil {
+				engineErr = <-engineDone
+			}
+			return errors.Join(err, engineErr)
+		case err := <-engineDone:
+			engineDone = nil
+			if ctx.Err() == nil {
+				return fmt.Errorf("engine stopped: %w", err)
+			}
+			engineErr = err
+		}
+	}
+}
+
+// reload is SIGHUP: parse, validate, apply the difference. A bad file, or
+// one a component refuses, changes nothing.
+func (d *seesawd) reload(ctx context.Context, path string) {
+	start := time.Now()
+	cfg, err := config.Load(path)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			d.log.Error("reload refused: the running configuration stays", zap.Strings("problems", ce.Strings()))
+		} else {
+			d.log.Error("reload refused: the running configuration stays", zap.Error(err))
+		}
+		return
+	}
+	if cfg.Hash == d.cfg.Hash {
+		d.log.Info("reload: configuration unchanged")
+		return
+	}
+	for _, w := range cfg.Warnings {
+		d.log.Warn("configuration", zap.String("warning", w.Located(path)))
+	}
+	if len(cfg.Services) > 0 && d.engine == nil {
+		d.log.Error("reload refused: the configuration now has services but the kernel has no IPVS: load the ip_vs module (modprobe ip_vs) and restart")
+		return
+	}
+	if err := d.applyVRRP(ctx, cfg); err != nil {
+		d.log.Error("reload refused: the running configuration stays", zap.Error(err))
+		return
+	}
+	if d.engine != nil {
+		ecfg := cfg.Engine()
+		if err := d.engine.Reload(ctx, &ecfg); err != nil {
+			d.log.Error("reload: services refused, VRRP changes applied", zap.Error(err))
+			return
+		}
+	}
+	if err := sysctls(cfg); err != nil {
+		d.log.Warn("could not set the kernel settings the services need", zap.Error(err))
+	}
+	d.cfg = cfg
+	d.log.Info("reload applied", zap.String("hash", cfg.Hash[:12]), zap.Int("services", len(cfg.Services)),
+		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Duration("took", time.Since(start)))
+}
+
+func newLogger(c config.Log, out io.Writer) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("seesawd: log level: %w", err)
+	}
+	format := c.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := out.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "console"
+			}
+		}
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if format == "console" {
+		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	} else {
+		enc = zapcore.NewJSONEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(out), lvl)), nil
+}

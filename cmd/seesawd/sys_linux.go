@@ -1,0 +1,99 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/seesawd/seesawd/pkg/config"
+	"github.com/seesawd/seesawd/pkg/ipvs"
+)
+
+// Capability bits (linux/capability.h).
+const (
+	capNetAdmin = 12
+	capNetRaw   = 13
+)
+
+// missingCaps returns the capabilities seesawd needs that this process lacks.
+func missingCaps() []string {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return nil // cannot tell: let the first operation say
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		v, ok := strings.CutPrefix(sc.Text(), "CapEff:")
+		if !ok {
+			continue
+		}
+		eff, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			return nil
+		}
+		var missing []string
+		if eff&(1<<capNetAdmin) == 0 {
+			missing = append(missing, "CAP_NET_ADMIN")
+		}
+		if eff&(1<<capNetRaw) == 0 {
+			missing = append(missing, "CAP_NET_RAW")
+		}
+		return missing
+	}
+	return nil
+}
+
+// sysctls sets what the configured services need from the kernel:
+//   - with UDP services, IPVS drops the connection entries of a removed
+//     destination on their next packet (net.ipv4.vs.expire_nodest_conn):
+//     the engine deletes UDP backends at once, since datagrams have no
+//     connection to finish, and their flows must not be black-holed until
+//     the entries expire;
+//   - with through_vip checks, the node accepts packets whose source is one
+//     of its own addresses (net.ipv4.conf.all.accept_local): a check's reply
+//     comes from the VIP, which is local on the master.
+func sysctls(cfg *config.Config) error {
+	var errs []error
+	set := func(path string) {
+		if err := os.WriteFile(path, []byte("1\n"), 0o644); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	udp, through := false, false
+	for _, s := range cfg.Engine().Services {
+		udp = udp || s.IPVS.Protocol == ipvs.UDP
+		for _, b := range s.Backends {
+			through = through || b.ThroughVIP
+		}
+	}
+	if udp {
+		set("/proc/sys/net/ipv4/vs/expire_nodest_conn")
+	}
+	if through {
+		set("/proc/sys/net/ipv4/conf/all/accept_local")
+	}
+	return errors.Join(errs...)
+}
+
+// routeSource returns the preferred source address of the route to dst.
+func routeSource(dst netip.Addr) (netip.Addr, error) {
+	routes, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("route to %v: %w", dst, err)
+	}
+	for _, r := range routes {
+		if src, ok := netip.AddrFromSlice(r.Src); ok && src.IsValid() {
+			return src.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("route to %v has no source address", dst)
+}
