@@ -153,12 +153,16 @@ func (d *seesawd) close() {
 // must not attract traffic for a VIP it cannot serve yet), and serves
 // reloads until ctx ends.
 func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal, path string) error {
+	started := time.Now()
 	var engineDone chan error
 	if d.engine != nil {
 		engineDone = make(chan error, 1)
 		go func() { engineDone <- d.engine.Run(ctx) }()
 		select {
 		case <-d.engine.Ready():
+			st := d.engine.Status()
+			d.log.Info("services programmed", zap.Int("services", len(st.Services)), zap.Int("ops", opsOf(st.Last)),
+				zap.Duration("since_start", time.Since(started)))
 		case err := <-engineDone:
 			return err
 		}
@@ -230,6 +234,15 @@ func (d *seesawd) reload(ctx context.Context, path string) {
 	d.cfg = cfg
 	d.log.Info("reload applied", zap.String("hash", cfg.Hash[:12]), zap.Int("services", len(cfg.Services)),
 		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Duration("took", time.Since(start)))
+}
+
+// opsOf sums a reconcile's operations.
+func opsOf(i engine.ReconcileInfo) int {
+	n := 0
+	for _, c := range i.Ops {
+		n += c
+	}
+	return n
 }
 
 func newLogger(c config.Log, out io.Writer) (*zap.Logger, error) {

@@ -238,8 +238,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.start(ctx, lctx); err != nil {
 		return err
 	}
-	close(e.ready)
 	e.publish()
+	close(e.ready)
 
 	timer := e.clock.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -769,6 +769,9 @@ func (e *Engine) timers(ctx context.Context) {
 	if !now.Before(e.nextResync) {
 		e.nextResync = now.Add(e.st.cfg.ResyncInterval)
 		old := e.view
+		defer func() {
+			e.log.Debug("resync", zap.Int("services", len(e.view)), zap.Duration("took", e.clock.Now().Sub(now)))
+		}()
 		if err := e.resyncView(ctx); err != nil {
 			e.log.Error("resync", zap.Error(err))
 			e.scheduleRetry(true, now)
