@@ -70,6 +70,12 @@ func Main(m *testing.M) {
 		}
 	}
 	bin := os.Args[0]
+	// The guest works in the package directory; sharing the whole module
+	// lets a test reach the module's other files wherever the checkout is.
+	var share []string
+	if root := moduleRoot(); root != "" {
+		share = append(share, root)
+	}
 	run := "^(" + strings.Join(names, "|") + ")$"
 	if r := flag.Lookup("test.run").Value.String(); strings.Contains(r, "/") {
 		run += r[strings.Index(r, "/"):]
@@ -80,6 +86,7 @@ func Main(m *testing.M) {
 		Timeout: timeout + 2*time.Minute,
 		CPUs:    2,
 		Files:   []string{bin},
+		Share:   share,
 		Stdout:  dropLine{w: os.Stdout, line: "PASS"},
 	}, args...)
 	if err != nil {
@@ -93,6 +100,25 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// moduleRoot is the directory of the go.mod above the working directory,
+// or "" when there is none.
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
 
 // HostHasIPVS reports whether the running kernel has IPVS loaded.

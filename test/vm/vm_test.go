@@ -47,12 +47,86 @@ func TestIntegrationLabExitStatus(t *testing.T) {
 	}
 }
 
+// TestIntegrationLabSeesHiddenDirs runs guest jobs from checkouts under
+// /tmp and /root, where the guest mounts tmpfs of its own: the guest must see
+// the host's files there (read-only) and still have a writable /tmp and /root.
+func TestIntegrationLabSeesHiddenDirs(t *testing.T) {
+	requireLab(t)
+	for _, base := range []string{"/tmp", "/root"} {
+		t.Run(strings.TrimPrefix(base, "/"), func(t *testing.T) {
+			// A space in the name checks the path survives the trip to init.
+			dir, err := os.MkdirTemp(base, "vm lab dir-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			marker := filepath.Base(dir) + " was here"
+			if err := os.WriteFile(filepath.Join(dir, "marker"), []byte(marker), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// A sibling the job does not need stays hidden by the guest's tmpfs.
+			sibling, err := os.CreateTemp(base, "vm-lab-sibling-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sibling.Close()
+			t.Cleanup(func() { os.Remove(sibling.Name()) })
+			var out bytes.Buffer
+			rc, err := Run(context.Background(), &Config{Dir: dir, Stdout: &out}, `set -e
+echo "pwd=$(pwd)"
+cat marker; echo
+if touch marker-from-guest 2>/dev/null; then echo "host dir writable"; exit 3; fi
+echo x > /tmp/guest-tmp && echo x > /root/guest-home
+if test -e `+shellQuote(sibling.Name())+`; then echo "sibling visible"; exit 4; fi
+echo guest-done`)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if rc != 0 {
+				t.Fatalf("guest exit status %d, want 0; output:\n%s", rc, out.String())
+			}
+			for _, want := range []string{"pwd=" + dir, marker, "guest-done"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("guest output lacks %q:\n%s", want, out.String())
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "marker-from-guest")); err == nil {
+				t.Error("the guest wrote into the host's directory")
+			}
+		})
+	}
+}
+
 func TestJobScriptQuoting(t *testing.T) {
 	s := string(jobScript("/c", "6.1", &Config{Dir: "/w d", Env: []string{"A=it's"}}, []string{"/bin/echo", "a b", "c'd"}))
 	for _, want := range []string{`export 'A=it'\''s'`, `cd '/w d'`, `exec '/bin/echo' 'a b' 'c'\''d' 2>&1`, "modprobe -d '/c/root' -S 6.1 -a ip_vs "} {
 		if !strings.Contains(s, want) {
 			t.Errorf("job script lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+func TestShareList(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"a/b", "a b", "real"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := shareList(filepath.Join(root, "a/b"), []string{filepath.Join(root, "link"), filepath.Join(root, "a b"), filepath.Join(root, "a"), filepath.Join(root, "a/b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, _ := filepath.EvalSymlinks(root)
+	want := strings.Join([]string{real + "/a", real + "/a b", real + "/a/b", real + "/real"}, "\n") + "\n"
+	if string(got) != want {
+		t.Errorf("shareList =\n%s\nwant\n%s", got, want)
+	}
+	if _, err := shareList(filepath.Join(root, "missing"), nil); err == nil {
+		t.Error("shareList of a missing directory: no error")
 	}
 }
 
