@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,32 @@ func TestJobScriptQuoting(t *testing.T) {
 	}
 }
 
+func TestDecide(t *testing.T) {
+	ok := func() error { return nil }
+	noRoot := func() error { return errors.New("vm: lab needs root") }
+	for _, tc := range []struct {
+		name string
+		s    situation
+		boot bool
+		why  string
+	}{
+		{"host lacks IPVS", situation{available: ok}, true, ""},
+		{"always", situation{mode: "always", hostIPVS: true, available: ok}, true, ""},
+		{"short", situation{short: true, available: ok}, false, ""},
+		{"short always", situation{short: true, mode: "always", available: ok}, false, ""},
+		{"list", situation{list: true, available: ok}, false, ""},
+		{"fuzz worker", situation{fuzzWorker: true, available: ok}, false, ""},
+		{"never", situation{mode: "never", available: ok}, false, ""},
+		{"host has IPVS", situation{hostIPVS: true, available: ok}, false, ""},
+		{"not root", situation{available: noRoot}, false, "vm: lab needs root"},
+	} {
+		boot, why := decide(tc.s)
+		if boot != tc.boot || why != tc.why {
+			t.Errorf("%s: decide = %v, %q; want %v, %q", tc.name, boot, why, tc.boot, tc.why)
+		}
+	}
+}
+
 func TestShareList(t *testing.T) {
 	root := t.TempDir()
 	for _, d := range []string{"a/b", "a b", "real"} {
@@ -160,6 +187,31 @@ func TestIntegrationMainPropagatesFailure(t *testing.T) {
 		}
 		if !tc.ok && !strings.Contains(string(out), "failing on purpose") {
 			t.Errorf("guest failure text did not reach the host:\n%s", out)
+		}
+	}
+}
+
+// TestIntegrationMainStaysOnHost checks that, even as root on a host without
+// IPVS, vm.Main boots no guest for -short (make test-unit) or -list (make
+// fuzz lists targets that way).
+func TestIntegrationMainStaysOnHost(t *testing.T) {
+	requireLab(t)
+	testenv.Integration(t, "go")
+	for _, args := range [][]string{
+		{"-short", "-v", "-run", "TestIntegrationGuestHasIPVS|TestRunsOnHost"},
+		{"-list", "."},
+	} {
+		cmd := exec.Command("go", append(append([]string{"test", "-count=1"}, args...), "./selftest")...)
+		cmd.Env = append(os.Environ(), "SEESAW_REQUIRE_INTEGRATION=0")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go test %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if strings.Contains(string(out), "vm: booting") {
+			t.Errorf("go test %s booted the VM lab:\n%s", strings.Join(args, " "), out)
+		}
+		if args[0] == "-short" && !strings.Contains(string(out), "--- SKIP: TestIntegrationGuestHasIPVS") {
+			t.Errorf("go test -short did not skip the integration test:\n%s", out)
 		}
 	}
 }
