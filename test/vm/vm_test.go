@@ -191,6 +191,27 @@ func TestIntegrationMainPropagatesFailure(t *testing.T) {
 	}
 }
 
+// TestIntegrationRunsOnHostCanFail runs the selftest's TestRunsOnHost in the
+// guest, where it must fail: the check TestIntegrationMainPropagatesFailure
+// relies on to prove vm.Main keeps unit tests on the host.
+func TestIntegrationRunsOnHostCanFail(t *testing.T) {
+	requireLab(t)
+	testenv.Integration(t, "go")
+	bin := filepath.Join(t.TempDir(), "selftest.test")
+	if out, err := exec.Command("go", "test", "-c", "-o", bin, "./selftest").CombinedOutput(); err != nil {
+		t.Fatalf("go test -c: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	rc, err := Run(context.Background(), &Config{Stdout: &out, Files: []string{bin}},
+		filepath.Join(jobMount, "selftest.test"), "-test.v", "-test.run=^TestRunsOnHost$")
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if rc == 0 || !strings.Contains(out.String(), "--- FAIL: TestRunsOnHost") || !strings.Contains(out.String(), `unit test ran in the VM lab (hostname "seesaw-vm")`) {
+		t.Errorf("TestRunsOnHost in the guest: exit %d, want a failure naming the guest; output:\n%s", rc, out.String())
+	}
+}
+
 // TestIntegrationMainStaysOnHost checks that, even as root on a host without
 // IPVS, vm.Main boots no guest for -short (make test-unit) or -list (make
 // fuzz lists targets that way).
