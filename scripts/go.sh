@@ -106,8 +106,24 @@ install_go() {
 	trap cleanup EXIT
 	boot=$(bootstrap "$tmp") || exit 1
 	mod=golang.org/toolchain@v0.0.1-go$want.$os-$arch
-	log "downloading Go $want for $os/$arch ($mod, about 75 MB) with $boot ($(version "$boot"))"
-	(while sleep 5; do log "... $(du -sm "$tmp" 2>/dev/null | cut -f1) MB so far"; done) &
+	log "downloading Go $want for $os/$arch ($mod, about 70 MB) with $boot ($(version "$boot"))"
+	# Progress: the download's size every 3 s. The sleep runs in the
+	# background so that killing the reporter ends it at once.
+	dl=$tmp/gopath/pkg/mod/cache/download/golang.org/toolchain/@v
+	(
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		while :; do
+			sleep 3 &
+			s=$!
+			wait "$s"
+			mb=$(du -sm "$dl" 2>/dev/null | cut -f1)
+			if [ -f "$dl/v0.0.1-go$want.$os-$arch.zip" ]; then
+				log "... downloaded ${mb:-0} MB, unpacking"
+			else
+				log "... ${mb:-0} MB downloaded"
+			fi
+		done
+	) &
 	progress=$!
 	# In a directory of its own, so no go.mod (this repository's is too new for
 	# an old go to parse) is in the way; GOFLAGS cleared for the same reason.
