@@ -81,8 +81,8 @@ type Config struct {
 	// (say /tmp) shares nothing: the guest keeps its own writable one.
 	Share []string
 	// Files are copied into the job directory before boot, by base name,
-	// and the guest sees them at /run/seesaw-vm/<base name>: for a file that
-	// changes while the guest runs or whose directory should stay private.
+	// and the guest sees them at /run/seesaw-vm/<base name>: a known path
+	// for a binary built anywhere (vm.Main sends go test's binary this way).
 	Files []string
 }
 
@@ -295,8 +295,9 @@ func jobScript(cache, kver string, c *Config, argv []string) []byte {
 }
 
 // shareList is the job directory's "share" file that init.sh reads: the
-// directories' real paths (the guest resolves no host symlinks), one a line,
-// sorted so a parent comes before its children and is bound first.
+// directories' real paths (a symlink on the way may itself lie where the
+// guest's tmpfs hides it), one a line, sorted so that a parent comes before
+// its children and is bound first.
 func shareList(dir string, more []string) ([]byte, error) {
 	seen := make(map[string]bool)
 	var paths []string
