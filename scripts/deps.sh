@@ -18,6 +18,9 @@ check cpio cpio
 check depmod kmod
 check gzip gzip
 check sysctl procps
+# go test -race needs cgo: a C compiler and libc's headers.
+check gcc gcc
+[ -e /usr/include/stdlib.h ] || missing="$missing libc6-dev"
 bb=$(command -v busybox 2>/dev/null || true)
 if [ -z "$bb" ] || ldd "$bb" >/dev/null 2>&1; then missing="$missing busybox-static"; fi
 if [ -n "$missing" ]; then

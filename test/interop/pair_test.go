@@ -2,11 +2,9 @@ package interop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/seesawd/seesawd/internal/nettopo"
-	"github.com/seesawd/seesawd/internal/testenv"
 )
 
 // advert is the advertisement interval of every pair. At 0.5 s the
@@ -38,7 +35,6 @@ var seesawd struct {
 	once sync.Once
 	dir  string
 	bin  string
-	skip string
 	err  error
 }
 
@@ -50,21 +46,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// seesawdSpeaker builds ./cmd/seesawd once per test binary. A missing
-// command skips (fails under SEESAW_REQUIRE_INTEGRATION=1); one that does
-// not compile fails.
+// seesawdSpeaker builds ./cmd/seesawd once per test binary; a build
+// failure fails every test that needs it.
 func seesawdSpeaker(t *testing.T) nettopo.Speaker {
 	t.Helper()
 	seesawd.once.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			seesawd.err = err
-			return
-		}
-		if m, _ := filepath.Glob(filepath.Join(root, "cmd", "seesawd", "*.go")); len(m) == 0 {
-			seesawd.skip = "cmd/seesawd has no Go files yet"
-			return
-		}
 		dir, err := os.MkdirTemp("", "interop-seesawd-")
 		if err != nil {
 			seesawd.err = err
@@ -75,30 +61,10 @@ func seesawdSpeaker(t *testing.T) nettopo.Speaker {
 		defer cancel()
 		seesawd.bin, seesawd.err = nettopo.BuildSeesawd(ctx, dir)
 	})
-	if seesawd.skip != "" {
-		testenv.Skip(t, "%s", seesawd.skip)
-	}
 	if seesawd.err != nil {
 		t.Fatalf("build seesawd: %v", seesawd.err)
 	}
 	return nettopo.Seesawd{Binary: seesawd.bin}
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("interop: go.mod not found")
-		}
-		dir = parent
-	}
 }
 
 // side is one VRRP speaker on one node.

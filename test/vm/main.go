@@ -29,20 +29,27 @@ const listingEnv = "SEESAW_VM_LISTING"
 // then boots the VM lab and runs the TestIntegration* tests selected by -run
 // in it, with the same flags (-v, -count, -timeout, -failfast, -short...).
 // The process fails if either run fails, so a failing test in the guest
-// fails `go test` on the host. When the lab cannot run (not root, not
-// linux/amd64) the integration tests run on the host, where they skip —
-// or fail under SEESAW_REQUIRE_INTEGRATION=1.
+// fails `go test` on the host. It never boots the lab under -short, when
+// only listing tests (-list) or in a fuzz worker, and when the lab cannot
+// run (not root, not linux/amd64): then every test runs on the host, where
+// the integration tests skip — or fail under SEESAW_REQUIRE_INTEGRATION=1.
 func Main(m *testing.M) {
 	if InGuest() || os.Getenv(listingEnv) == "1" {
 		os.Exit(m.Run())
 	}
 	flag.Parse()
-	mode := os.Getenv(ModeEnv)
-	if mode == "never" || mode != "always" && HostHasIPVS() {
-		os.Exit(m.Run())
-	}
-	if err := Available(); err != nil {
-		fmt.Fprintf(os.Stderr, "vm: running integration tests on the host: %v\n", err)
+	boot, why := decide(situation{
+		short:      flagValue("test.short") == "true",
+		list:       flagValue("test.list") != "",
+		fuzzWorker: flagValue("test.fuzzworker") == "true",
+		mode:       os.Getenv(ModeEnv),
+		hostIPVS:   HostHasIPVS(),
+		available:  Available,
+	})
+	if !boot {
+		if why != "" {
+			fmt.Fprintf(os.Stderr, "vm: running integration tests on the host: %s\n", why)
+		}
 		os.Exit(m.Run())
 	}
 	names, err := listIntegration()
@@ -70,6 +77,12 @@ func Main(m *testing.M) {
 		}
 	}
 	bin := os.Args[0]
+	// The guest works in the package directory; sharing the whole module
+	// lets a test reach the module's other files wherever the checkout is.
+	var share []string
+	if root := moduleRoot(); root != "" {
+		share = append(share, root)
+	}
 	run := "^(" + strings.Join(names, "|") + ")$"
 	if r := flag.Lookup("test.run").Value.String(); strings.Contains(r, "/") {
 		run += r[strings.Index(r, "/"):]
@@ -80,6 +93,7 @@ func Main(m *testing.M) {
 		Timeout: timeout + 2*time.Minute,
 		CPUs:    2,
 		Files:   []string{bin},
+		Share:   share,
 		Stdout:  dropLine{w: os.Stdout, line: "PASS"},
 	}, args...)
 	if err != nil {
@@ -93,6 +107,54 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// situation is what decides where Main runs the integration tests.
+type situation struct {
+	short, list, fuzzWorker bool
+	mode                    string // ModeEnv's value
+	hostIPVS                bool
+	available               func() error
+}
+
+// decide reports whether Main boots the lab for the integration tests and,
+// when it does not for a reason the user may not expect, why.
+func decide(s situation) (boot bool, why string) {
+	// Listing runs no test, a fuzz worker only fuzzes for its coordinator, and
+	// -short promises a quick run with neither root nor the VM (make test-unit).
+	if s.list || s.fuzzWorker || s.short || s.mode == "never" || s.mode != "always" && s.hostIPVS {
+		return false, ""
+	}
+	if err := s.available(); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
+}
+
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// moduleRoot is the directory of the go.mod above the working directory,
+// or "" when there is none.
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
 
 // HostHasIPVS reports whether the running kernel has IPVS loaded.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # prepare.sh builds the VM lab's cache: Debian's stock kernel (with ip_vs as
 # modules), its module dependency index, and a busybox initramfs that can
-# mount the host's root over 9p. It is idempotent: a filled cache is reused.
+# mount the host's root over 9p. It is idempotent: a filled cache is reused
+# until this script or init.sh changes (the ready stamp holds their hash).
 #
 # Usage: test/vm/prepare.sh [CACHE_DIR]   (default $SEESAW_VM_CACHE or /var/cache/seesaw-vm)
 # Needs root on Debian: installs qemu-system-x86, busybox-static, cpio, kmod, ipvsadm.
@@ -10,7 +11,13 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-${SEESAW_VM_CACHE:-/var/cache/seesaw-vm}}
 stamp="$cache/ready"
-[ -f "$stamp" ] && exit 0
+key=$(cat "$here/prepare.sh" "$here/init.sh" | sha256sum | cut -c1-16)
+[ "$(cat "$stamp" 2>/dev/null)" = "$key" ] && exit 0
+# Test packages boot the lab in parallel: one builds, the others wait for it.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+[ "$(cat "$stamp" 2>/dev/null)" = "$key" ] && exit 0
 
 log() { echo "vm-prepare: $*" >&2; }
 
@@ -31,7 +38,6 @@ if [ -n "$need_pkgs" ]; then
 	apt-get install -y -q $need_pkgs >/dev/null
 fi
 
-mkdir -p "$cache"
 cd "$cache"
 # Resolve the concrete kernel package behind the linux-image-amd64 metapackage.
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
@@ -76,5 +82,5 @@ chmod 0755 initramfs/init
 mv initramfs.cpio.gz.tmp initramfs.cpio.gz
 ln -sf "root/boot/vmlinuz-$ver" vmlinuz
 echo "$ver" > kernel-version
-touch "$stamp"
+echo "$key" > "$stamp"
 log "ready: kernel $ver in $cache"

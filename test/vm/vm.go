@@ -6,7 +6,9 @@
 // a tiny busybox initramfs (see prepare.sh and init.sh). The guest mounts the
 // host's root filesystem read-only over 9p and chroots into it, so every host
 // binary (ipvsadm, ip, keepalived, a Go test binary, static or not) runs in the
-// guest unchanged; /tmp, /run, /root, /var/tmp and /var/log are fresh tmpfs.
+// guest unchanged; /tmp, /run, /root, /var/tmp and /var/log are fresh tmpfs,
+// except for the working directory (and Config.Share), which the guest sees
+// at its host path wherever it is, so a checkout under /tmp or /root works.
 // A per-run job directory is shared read-write at /run/seesaw-vm: it carries
 // the job script in and the exit status out. Output streams back over the
 // serial console, and the guest's exit status becomes the host's.
@@ -26,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,9 +74,15 @@ type Config struct {
 	Env []string
 	// Stdout receives the guest's console output; default os.Stdout.
 	Stdout io.Writer
+	// Share lists more host directories the guest must see at their host
+	// path although they lie under one of its tmpfs mounts (/tmp, /root,
+	// /run, /var/tmp, /var/log); Dir is always shared. They are read-only,
+	// as the rest of the host root is. Naming a tmpfs mount point itself
+	// (say /tmp) shares nothing: the guest keeps its own writable one.
+	Share []string
 	// Files are copied into the job directory before boot, by base name,
-	// so paths under the host's /tmp (hidden by the guest's tmpfs) can run.
-	// The guest sees them at /run/seesaw-vm/<base name>.
+	// and the guest sees them at /run/seesaw-vm/<base name>: a known path
+	// for a binary built anywhere (vm.Main sends go test's binary this way).
 	Files []string
 }
 
@@ -85,14 +94,16 @@ func CacheDir() string {
 	return "/var/cache/seesaw-vm"
 }
 
-// Prepare fills the cache (kernel, module index, initramfs) if it is not
-// ready, by running prepare.sh. It needs root on Debian the first time.
+// Prepare fills the cache (kernel, module index, initramfs) by running
+// prepare.sh, which returns at once when the cache was built from the same
+// prepare.sh and init.sh. It needs root on Debian the first time. A binary
+// run where its source is gone uses whatever cache is ready.
 func Prepare(ctx context.Context) error {
-	if _, err := os.Stat(filepath.Join(CacheDir(), "ready")); err == nil {
-		return nil
-	}
 	script, err := prepareScript()
 	if err != nil {
+		if _, err2 := os.Stat(filepath.Join(CacheDir(), "ready")); err2 == nil {
+			return nil
+		}
 		return err
 	}
 	cmd := exec.CommandContext(ctx, "sh", script, CacheDir())
@@ -182,6 +193,13 @@ func Run(ctx context.Context, cfg *Config, argv ...string) (int, error) {
 		if err := copyFile(f, filepath.Join(job, filepath.Base(f))); err != nil {
 			return -1, err
 		}
+	}
+	share, err := shareList(c.Dir, c.Share)
+	if err != nil {
+		return -1, err
+	}
+	if err := os.WriteFile(filepath.Join(job, "share"), share, 0o644); err != nil {
+		return -1, fmt.Errorf("vm: write share list: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(job, "job.sh"), jobScript(cache, strings.TrimSpace(string(kver)), &c, argv), 0o755); err != nil {
 		return -1, fmt.Errorf("vm: write job: %w", err)
@@ -274,6 +292,33 @@ func jobScript(cache, kver string, c *Config, argv []string) []byte {
 		b.WriteString(" 2>&1\n")
 	}
 	return []byte(b.String())
+}
+
+// shareList is the job directory's "share" file that init.sh reads: the
+// directories' real paths (a symlink on the way may itself lie where the
+// guest's tmpfs hides it), one a line, sorted so that a parent comes before
+// its children and is bound first.
+func shareList(dir string, more []string) ([]byte, error) {
+	seen := make(map[string]bool)
+	var paths []string
+	for _, p := range append([]string{dir}, more...) {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("vm: share %s: %w", p, err)
+		}
+		if real, err = filepath.Abs(real); err != nil {
+			return nil, fmt.Errorf("vm: share %s: %w", p, err)
+		}
+		if strings.ContainsAny(real, "\n\r") {
+			return nil, fmt.Errorf("vm: share %q: a line break in a path cannot be shared", p)
+		}
+		if !seen[real] {
+			seen[real] = true
+			paths = append(paths, real)
+		}
+	}
+	slices.Sort(paths)
+	return []byte(strings.Join(paths, "\n") + "\n"), nil
 }
 
 // passEnv lists host environment variables the guest should see.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // implementations lists what the benchmark measures, seesaw's modes first.
