@@ -49,9 +49,7 @@ func serve(path string, stderr io.Writer) int {
 	}
 	defer func() { _ = log.Sync() }()
 	log = log.With(zap.String("node", cfg.Node.Name))
-	for _, w := range cfg.Warnings {
-		log.Warn("configuration", zap.String("warning", w.Located(path)))
-	}
+	logWarnings(log, cfg, path)
 	if err := preflight(cfg); err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitFail
@@ -141,12 +139,14 @@ func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
 }
 
 func (d *seesawd) close() {
+	start := time.Now()
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
 	if d.ipvs != nil {
 		_ = d.ipvs.Close()
 	}
+	d.log.Debug("closed", zap.Duration("took", time.Since(start)))
 }
 
 // run starts the engine, then VRRP once IPVS holds the services (a node
@@ -210,9 +210,7 @@ func (d *seesawd) reload(ctx context.Context, path string) {
 		d.log.Info("reload: configuration unchanged")
 		return
 	}
-	for _, w := range cfg.Warnings {
-		d.log.Warn("configuration", zap.String("warning", w.Located(path)))
-	}
+	logWarnings(d.log, cfg, path)
 	if len(cfg.Services) > 0 && d.engine == nil {
 		d.log.Error("reload refused: the configuration now has services but the kernel has no IPVS: load the ip_vs module (modprobe ip_vs) and restart")
 		return
@@ -234,6 +232,24 @@ func (d *seesawd) reload(ctx context.Context, path string) {
 	d.cfg = cfg
 	d.log.Info("reload applied", zap.String("hash", cfg.Hash[:12]), zap.Int("services", len(cfg.Services)),
 		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Duration("took", time.Since(start)))
+}
+
+// logWarnings logs the configuration's warnings in one line: a file of
+// 1,000 anycast services has 1,000 of them.
+func logWarnings(log *zap.Logger, cfg *config.Config, path string) {
+	if len(cfg.Warnings) == 0 {
+		return
+	}
+	const show = 10
+	var ws []string
+	for i, w := range cfg.Warnings {
+		if i == show {
+			ws = append(ws, fmt.Sprintf("... and %d more (seesawd --check-config lists them all)", len(cfg.Warnings)-show))
+			break
+		}
+		ws = append(ws, w.Located(path))
+	}
+	log.Warn("configuration warnings", zap.Int("count", len(cfg.Warnings)), zap.Strings("warnings", ws))
 }
 
 // opsOf sums a reconcile's operations.

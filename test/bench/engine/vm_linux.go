@@ -53,10 +53,12 @@ func runVM(ctx context.Context, l layout, o options) (res vmResult, err error) {
 	defer b.close()
 	progress("seesawd")
 	if res.Seesawd, err = b.seesawd(ctx); err != nil {
+		logTail(filepath.Join(b.dir, "seesawd.log"))
 		return res, fmt.Errorf("seesawd: %w", err)
 	}
 	progress("keepalived")
 	if res.Keepalived, err = b.keepalived(ctx); err != nil {
+		logTail(filepath.Join(b.dir, "keepalived.log"))
 		return res, fmt.Errorf("keepalived: %w", err)
 	}
 	progress("transitions on the real kernel")
@@ -74,6 +76,22 @@ func runVM(ctx context.Context, l layout, o options) (res vmResult, err error) {
 	return res, err
 }
 
+// logTail prints the end of a daemon's log, for a failed run.
+func logTail(path string) {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	var keep []string
+	for _, l := range lines {
+		if !strings.Contains(l, `"backend health"`) {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > 60 {
+		keep = keep[len(keep)-60:]
+	}
+	fmt.Printf("--- %s (without health lines):\n%s\n", path, strings.Join(keep, "\n"))
+}
+
 func (b *bench) setup(ctx context.Context) error {
 	var err error
 	if b.lb, err = nettopo.NewNetns(ctx, "eb-lb"); err != nil {
@@ -89,8 +107,9 @@ func (b *bench) setup(ctx context.Context) error {
 		n    *nettopo.Netns
 		line string
 	}{
-		{b.lb, "ip addr add 10.1.0.254/24 dev lb0 && ip link set lb0 up && sysctl -qw net.ipv4.vs.conntrack=1"},
-		{b.be, "ip link set be0 up && ip route add default via 10.1.0.254"},
+		// A route to the VIPs, so the LB namespace can be a client of its own
+		// IPVS services (IPVS takes the packets before they leave).
+		{b.lb, "ip addr add 10.1.0.254/24 dev lb0 && ip link set lb0 up && ip route add 10.200.0.0/16 dev lb0 && sysctl -qw net.ipv4.vs.conntrack=1"},
 	}
 	for j := range b.l.backends {
 		cmds = append(cmds, struct {
@@ -98,6 +117,10 @@ func (b *bench) setup(ctx context.Context) error {
 			line string
 		}{b.be, fmt.Sprintf("ip addr add %v/24 dev be0", b.l.backend(j))})
 	}
+	cmds = append(cmds, struct {
+		n    *nettopo.Netns
+		line string
+	}{b.be, "ip link set be0 up && ip route add default via 10.1.0.254"})
 	for _, c := range cmds {
 		if _, err := c.n.Sh(ctx, c.line); err != nil {
 			return err
@@ -178,7 +201,7 @@ func (b *bench) waitProgrammed(ctx context.Context, start time.Time, limit time.
 		if time.Since(start) > limit {
 			return 0, fmt.Errorf("the kernel holds %d of %d destinations after %v", b.dests(ctx), want, limit)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(2 * time.Second) // a dump of the whole table is not free under emulation
 	}
 }
 
@@ -285,6 +308,19 @@ func (l logWatch) lines(msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// waitText waits until the log has more than n lines containing text.
+func (l logWatch) waitText(text string, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(l.path)
+		if strings.Count(string(b), text) > n {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("no %q in %s after %v", text, l.path, limit)
 }
 
 // wait waits for the count of msg lines to exceed n and returns the last.
@@ -397,7 +433,7 @@ func (b *bench) keepalived(ctx context.Context) (daemonResult, error) {
 	if err := write(); err != nil {
 		return r, err
 	}
-	logf, err := os.Create(filepath.Join(b.dir, "keepalived.log"))
+	logf, err := os.OpenFile(filepath.Join(b.dir, "keepalived.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return r, err
 	}
@@ -417,22 +453,21 @@ func (b *bench) keepalived(ctx context.Context) (daemonResult, error) {
 	if err != nil {
 		return r, err
 	}
+	lw := logWatch{filepath.Join(b.dir, "keepalived.log")}
 	p, t0, err := start()
 	if err != nil {
 		return r, err
 	}
-	defer func() { _ = p.Stop(10 * time.Second) }()
-	d, err := b.waitProgrammed(ctx, t0, 5*time.Minute)
-	if err != nil {
+	defer stopKeepalived(p)
+	if err := lw.waitText("Startup complete", 0, 5*time.Minute); err != nil {
 		return r, err
 	}
-	r.AdoptTimes = append(r.AdoptTimes, d)
+	r.AdoptTimes = append(r.AdoptTimes, time.Since(t0))
+	time.Sleep(2 * time.Second) // the kernel folds its counters every 2 s
 	after, err := b.conns(ctx)
 	r.StatsKept = err == nil && before > 0 && after >= before
 	// A fresh start, on an empty table.
-	if err := p.Stop(10 * time.Second); err != nil {
-		return r, err
-	}
+	stopKeepalived(p)
 	if err := b.ipvs.Flush(ctx); err != nil {
 		return r, err
 	}
@@ -470,8 +505,13 @@ func (b *bench) keepalived(ctx context.Context) (daemonResult, error) {
 		}
 		r.ReloadTimes = append(r.ReloadTimes, time.Since(t))
 	}
-	return r, p.Stop(10 * time.Second)
+	stopKeepalived(p)
+	return r, nil
 }
+
+// stopKeepalived stops keepalived with SIGTERM; its exit status is not ours
+// to judge.
+func stopKeepalived(p *nettopo.Process) { _ = p.Stop(30 * time.Second) }
 
 func weightOf(ds []ipvs.Destination, addr string, want uint32) bool {
 	for _, d := range ds {
