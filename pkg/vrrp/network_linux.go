@@ -4,6 +4,7 @@ package vrrp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -76,9 +78,12 @@ func (l *linuxNetwork) linkInfo(lk netlink.Link) (Link, error) {
 	}
 	for _, a := range v6 {
 		ip, ok := netip.AddrFromSlice(a.IP)
-		if ok && ip.IsLinkLocalUnicast() && a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+		if !ok {
+			continue
+		}
+		out.Addrs6 = append(out.Addrs6, ip)
+		if !out.Primary6.IsValid() && ip.IsLinkLocalUnicast() && a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
 			out.Primary6 = ip
-			break
 		}
 	}
 	return out, nil
@@ -175,26 +180,54 @@ func (l *linuxNetwork) ListenVRRP(ifname string, f Family) (PacketConn, error) {
 	return nil, fmt.Errorf("vrrp: family %v", f)
 }
 
+// conn4 reads with recvmmsg (ReadBatch) into the callers' buffers. A raw IPv4
+// socket returns the IP header with each message, which gives the TTL and both
+// addresses without control messages.
 type conn4 struct {
 	p       *ipv4.PacketConn
 	ifindex int
+	ms      []ipv4.Message
 }
 
-func (c *conn4) ReadFrom(b []byte) (int, RecvInfo, error) {
-	n, cm, src, err := c.p.ReadFrom(b)
+func (c *conn4) ReadBatch(msgs []Message) (int, error) {
+	ms := batchOf(&c.ms, msgs, 0)
+	k, err := c.p.ReadBatch(ms, 0)
 	if err != nil {
-		return 0, RecvInfo{}, err
+		return 0, err
 	}
-	info := RecvInfo{TTL: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		info.Src, _ = netip.AddrFromSlice(ia.IP.To4())
+	for i := range k {
+		b := msgs[i].Buf[:ms[i].N]
+		info := RecvInfo{TTL: -1, IfIndex: c.ifindex}
+		ihl := 0
+		if len(b) >= ipv4.HeaderLen && b[0]>>4 == 4 {
+			ihl = min(int(b[0]&0x0f)*4, len(b))
+			info.TTL = int(b[8])
+			info.Src = netip.AddrFrom4([4]byte(b[12:16]))
+			info.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+		}
+		msgs[i].Data, msgs[i].Info = b[ihl:], info
 	}
-	if cm != nil {
-		info.TTL = cm.TTL
-		info.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
-		info.IfIndex = cm.IfIndex
+	return k, nil
+}
+
+// batchOf points the reused x/net messages at the callers' buffers, with
+// control message space of oob bytes each.
+func batchOf(cache *[]ipv4.Message, msgs []Message, oob int) []ipv4.Message {
+	if len(*cache) < len(msgs) {
+		*cache = make([]ipv4.Message, len(msgs))
+		for i := range *cache {
+			(*cache)[i].Buffers = make([][]byte, 1)
+			if oob > 0 {
+				(*cache)[i].OOB = make([]byte, oob)
+			}
+		}
 	}
-	return n, info, nil
+	ms := (*cache)[:len(msgs)]
+	for i := range ms {
+		ms[i].Buffers[0] = msgs[i].Buf
+		ms[i].OOB = ms[i].OOB[:cap(ms[i].OOB)]
+	}
+	return ms
 }
 
 func (c *conn4) WriteTo(b []byte, src, dst netip.Addr) error {
@@ -203,35 +236,85 @@ func (c *conn4) WriteTo(b []byte, src, dst netip.Addr) error {
 	return err
 }
 
+func (c *conn4) SetVRIDs(vrids []uint8) error {
+	prog, err := vridFilter(true, vrids)
+	if err != nil {
+		return err
+	}
+	return c.p.SetBPF(prog)
+}
+
 func (c *conn4) Close() error { return c.p.Close() }
 
+// conn6 reads with recvmmsg too. A raw IPv6 socket returns the VRRP message
+// alone: the hop limit and destination come from control messages, parsed in
+// place.
 type conn6 struct {
 	p       *ipv6.PacketConn
 	ifindex int
+	ms      []ipv4.Message
 }
 
-func (c *conn6) ReadFrom(b []byte) (int, RecvInfo, error) {
-	n, cm, src, err := c.p.ReadFrom(b)
+// oob6 fits IPV6_HOPLIMIT and IPV6_PKTINFO.
+var oob6 = unix.CmsgSpace(4) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+func (c *conn6) ReadBatch(msgs []Message) (int, error) {
+	ms := batchOf(&c.ms, msgs, oob6)
+	k, err := c.p.ReadBatch(ms, 0)
 	if err != nil {
-		return 0, RecvInfo{}, err
+		return 0, err
 	}
-	info := RecvInfo{TTL: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		a, _ := netip.AddrFromSlice(ia.IP)
-		info.Src = a.WithZone("")
+	for i := range k {
+		info := RecvInfo{TTL: -1}
+		if ia, ok := ms[i].Addr.(*net.IPAddr); ok {
+			a, _ := netip.AddrFromSlice(ia.IP)
+			info.Src = a.WithZone("")
+		}
+		parseCmsg6(ms[i].OOB[:ms[i].NN], &info)
+		msgs[i].Data, msgs[i].Info = msgs[i].Buf[:ms[i].N], info
 	}
-	if cm != nil {
-		info.TTL = cm.HopLimit
-		info.Dst, _ = netip.AddrFromSlice(cm.Dst)
-		info.IfIndex = cm.IfIndex
+	return k, nil
+}
+
+// parseCmsg6 reads the hop limit and the packet info (destination, interface)
+// from the control messages b without allocating.
+func parseCmsg6(b []byte, info *RecvInfo) {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			return
+		}
+		data := b[unix.CmsgLen(0):l]
+		if h.Level == unix.IPPROTO_IPV6 {
+			switch {
+			case h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+				info.TTL = int(int32(binary.NativeEndian.Uint32(data)))
+			case h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+				info.Dst = netip.AddrFrom16([16]byte(data[:16]))
+				info.IfIndex = int(binary.NativeEndian.Uint32(data[16:20]))
+			}
+		}
+		next := unix.CmsgSpace(l - unix.CmsgLen(0))
+		if next > len(b) {
+			return
+		}
+		b = b[next:]
 	}
-	return n, info, nil
 }
 
 func (c *conn6) WriteTo(b []byte, src, dst netip.Addr) error {
 	cm := &ipv6.ControlMessage{IfIndex: c.ifindex, Src: src.AsSlice(), HopLimit: TTL}
 	_, err := c.p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
 	return err
+}
+
+func (c *conn6) SetVRIDs(vrids []uint8) error {
+	prog, err := vridFilter(false, vrids)
+	if err != nil {
+		return err
+	}
+	return c.p.SetBPF(prog)
 }
 
 func (c *conn6) Close() error { return c.p.Close() }
