@@ -89,6 +89,12 @@ func (c *fakeConn) Close() error {
 	return nil
 }
 
+func (c *fakeConn) filtered() []uint8 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.vrids)
+}
+
 func (c *fakeConn) sent() []sent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
