@@ -191,3 +191,66 @@ func TestIntegrationUpdate(t *testing.T) {
 		t.Error("A's new instance on VRID 54 heard nothing: the socket filter did not follow")
 	}
 }
+
+// TestIntegrationNetworkNamespace creates the Linux network inside a namespace
+// and then uses it from a goroutine on a host thread: the sockets it opens
+// later (as Update and the first announcement do) and its interface
+// subscription still belong to the namespace.
+func TestIntegrationNetworkNamespace(t *testing.T) {
+	testenv.Integration(t)
+	ns := attach(t, testenv.NewLAN(t), 1, 2)
+	var nw Network
+	if err := ns[0].Do(func() error {
+		var err error
+		nw, err = NewLinuxNetwork()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer nw.(interface{ Close() error }).Close()
+
+	conn, err := nw.ListenVRRP("eth0", IPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetVRIDs([]uint8{51}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Message, 1)
+	go func() {
+		msgs := []Message{{Buf: make([]byte, rxBufSize(IPv4))}}
+		if n, err := conn.ReadBatch(msgs); err == nil && n == 1 {
+			got <- msgs[0]
+		}
+	}()
+	in := newInjector(t, ns[1], "192.0.2.2")
+	adv := Advertisement{VRID: 51, Priority: 100, MaxAdvertInterval: 10, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	in.send(t, adv, netip.Addr{}, 1)
+	select {
+	case m := <-got:
+		if m.Info.Src != in.src || m.Info.Dst != GroupIPv4 || m.Info.TTL != TTL || len(m.Data) != adv.Len() {
+			t.Errorf("received %+v, want an advert from %v to %v with TTL 255", m.Info, in.src, GroupIPv4)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the socket opened from a host thread received nothing: not in the namespace")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan NetEvent, 16)
+	if err := nw.Watch(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	ns[0].Sh(t, "ip link add t0 type veth peer name t1")
+	for end := time.After(2 * time.Second); ; {
+		select {
+		case ev := <-events:
+			if ev.Kind == LinkChanged && ev.Ifname == "t0" {
+				return
+			}
+		case <-end:
+			t.Fatal("no link event from the namespace")
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sort"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -30,17 +32,65 @@ const tosInternetworkControl = 0xc0
 
 type linuxNetwork struct {
 	h *netlink.Handle
+	// ns is the network namespace the network was created in; every socket is
+	// opened in it, whichever thread asks.
+	ns netns.NsHandle
+	// watchers are Watch's goroutines, which use h until their context ends.
+	watchers sync.WaitGroup
 }
 
 // NewLinuxNetwork returns the Network of the Linux kernel in the calling thread's
 // network namespace: raw IP sockets for protocol 112, rtnetlink for addresses and
-// links, packet sockets for gratuitous ARP and ICMPv6 sockets for neighbour advertisements.
+// links, packet sockets for gratuitous ARP and ICMPv6 sockets for neighbour
+// advertisements. Sockets it opens later belong to that namespace too, so its
+// user's goroutine need not stay on the thread. Close releases it.
 func NewLinuxNetwork() (Network, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	ns, err := netns.Get()
 	if err != nil {
+		return nil, fmt.Errorf("vrrp: current network namespace: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		_ = ns.Close()
 		return nil, fmt.Errorf("vrrp: netlink: %w", err)
 	}
-	return &linuxNetwork{h: h}, nil
+	return &linuxNetwork{h: h, ns: ns}, nil
+}
+
+// Close releases the netlink handle and the namespace, once the contexts of
+// every Watch have ended.
+func (l *linuxNetwork) Close() error {
+	l.watchers.Wait()
+	l.h.Close()
+	return l.ns.Close()
+}
+
+// inNetns runs f on a thread in the network's namespace, as sockets belong to
+// the namespace of the thread that opens them.
+func (l *linuxNetwork) inNetns(f func() error) error {
+	runtime.LockOSThread()
+	cur, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("vrrp: current network namespace: %w", err)
+	}
+	defer cur.Close()
+	if cur.Equal(l.ns) {
+		runtime.UnlockOSThread()
+		return f()
+	}
+	if err := netns.Set(l.ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("vrrp: enter network namespace: %w", err)
+	}
+	ferr := f()
+	if err := netns.Set(cur); err != nil {
+		// The thread stays locked, so it ends with its goroutine rather
+		// than run others in the wrong namespace.
+		return errors.Join(ferr, fmt.Errorf("vrrp: restore network namespace: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }
 
 func (l *linuxNetwork) Link(name string) (Link, error) {
@@ -126,6 +176,16 @@ func bindToDevice(ifname string) func(network, address string, c syscall.RawConn
 }
 
 func (l *linuxNetwork) ListenVRRP(ifname string, f Family) (PacketConn, error) {
+	var c PacketConn
+	err := l.inNetns(func() error {
+		var err error
+		c, err = l.listenVRRP(ifname, f)
+		return err
+	})
+	return c, err
+}
+
+func (l *linuxNetwork) listenVRRP(ifname string, f Family) (PacketConn, error) {
 	ifi, err := l.iface(ifname)
 	if err != nil {
 		return nil, err
@@ -355,6 +415,16 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 }
 
 func (l *linuxNetwork) Announcer(ifname string, f Family) (Announcer, error) {
+	var a Announcer
+	err := l.inNetns(func() error {
+		var err error
+		a, err = l.announcer(ifname, f)
+		return err
+	})
+	return a, err
+}
+
+func (l *linuxNetwork) announcer(ifname string, f Family) (Announcer, error) {
 	ifi, err := l.iface(ifname)
 	if err != nil {
 		return nil, err
@@ -467,11 +537,11 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 	}
 	const rcvbuf = 1 << 20
 	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
+		Namespace: &l.ns, ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
 		return err
 	}
 	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{
-		ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
+		Namespace: &l.ns, ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
 		close(done)
 		return err
 	}
@@ -492,7 +562,9 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 		}
 		send(NetEvent{Kind: WatchFailed, Err: fmt.Errorf("vrrp: netlink subscription: %w", err)})
 	}
+	l.watchers.Add(1)
 	go func() {
+		defer l.watchers.Done()
 		defer close(done)
 		for {
 			select {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -249,15 +249,15 @@ func (n *Node) AdjustPriority(ctx context.Context, instance string, delta int) e
 
 // Run opens the sockets, runs the instances until ctx is cancelled, then shuts down
 // gracefully: masters send priority 0 and remove their virtual addresses. It returns
-// nil after a graceful shutdown. Run keeps its goroutine on one OS thread so that
-// sockets it opens later belong to the network namespace it was called in.
+// nil after a graceful shutdown. Without Config.Network, Run uses the Linux kernel
+// of the network namespace of the thread it is called on (see NewLinuxNetwork),
+// sockets it opens later included; it does not keep its goroutine on that thread,
+// as handing every received packet to a locked thread costs two context switches.
 // A Node runs once.
 func (n *Node) Run(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer close(n.events)
 	defer close(n.done)
 	n.mu.Lock()
@@ -275,6 +275,9 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 		n.net = nw
+		if c, ok := nw.(io.Closer); ok {
+			defer c.Close()
+		}
 	}
 	set, err := NewSet(configPtrs(cfg.Instances), cfg.SyncGroups)
 	if err != nil {

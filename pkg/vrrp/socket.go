@@ -10,16 +10,27 @@ import (
 	"go.uber.org/zap"
 )
 
-// Receive buffers: a reader fills one batch while Run works through another, so
-// no message is copied and none allocated per packet.
+// Receive buffers: a reader fills one batch while Run works through the other,
+// so no message is copied and none allocated per packet.
 const (
-	// rxBufSize holds the longest advertisement (255 IPv6 addresses) or an IPv4
-	// one behind a 60 byte IPv4 header; a longer packet is cut and then fails
-	// the length checks.
-	rxBufSize    = 60 + HeaderLen + 255*16
-	rxBatchSize  = 8
-	rxBatchCount = 4
+	rxBatchSize  = 64
+	rxBatchCount = 2
+	// rxCoalesce is how long a busy reader lets messages gather before it reads
+	// again. A flood then costs a few wake-ups per millisecond instead of a
+	// couple per packet, and an advertisement waits at most this long when
+	// another arrived just before it; a quiet socket is read at once.
+	rxCoalesce = time.Millisecond
 )
+
+// rxBufSize returns the buffer that holds the longest advertisement of the
+// family (255 addresses), behind a 60 byte IPv4 header for IPv4; a longer
+// packet is cut and then fails the length checks.
+func rxBufSize(f Family) int {
+	if f == IPv4 {
+		return 60 + HeaderLen + 255*4
+	}
+	return HeaderLen + 255*16
+}
 
 type sockKey struct {
 	ifname string
@@ -53,7 +64,7 @@ func newSocket(key sockKey, conn PacketConn) *socket {
 	for range rxBatchCount {
 		b := &rxBatch{sock: s, msgs: make([]Message, rxBatchSize)}
 		for i := range b.msgs {
-			b.msgs[i].Buf = make([]byte, rxBufSize)
+			b.msgs[i].Buf = make([]byte, rxBufSize(key.fam))
 		}
 		s.free <- b
 	}
@@ -156,6 +167,20 @@ func (n *Node) closeSockets() {
 // read hands batches of messages from s to Run until the socket is closed.
 func (n *Node) read(s *socket) {
 	defer n.readers.Done()
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	defer pause.Stop()
+	// wait returns false when the socket closes first.
+	wait := func(d time.Duration) bool {
+		pause.Reset(d)
+		select {
+		case <-s.stop:
+			return false
+		case <-pause.C:
+			return true
+		}
+	}
+	var last time.Time
 	for {
 		var b *rxBatch
 		select {
@@ -163,7 +188,11 @@ func (n *Node) read(s *socket) {
 		case <-s.stop:
 			return
 		}
+		if since := time.Since(last); since < rxCoalesce && !wait(rxCoalesce-since) {
+			return
+		}
 		k, err := s.conn.ReadBatch(b.msgs)
+		last = time.Now()
 		if err != nil {
 			s.free <- b
 			select {
@@ -175,12 +204,8 @@ func (n *Node) read(s *socket) {
 				return
 			}
 			n.log.Warn("vrrp read", zap.String("interface", s.key.ifname), zap.Error(err))
-			t := time.NewTimer(100 * time.Millisecond)
-			select {
-			case <-s.stop:
-				t.Stop()
+			if !wait(100 * time.Millisecond) {
 				return
-			case <-t.C:
 			}
 			continue
 		}
