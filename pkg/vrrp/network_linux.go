@@ -185,78 +185,94 @@ func (l *linuxNetwork) ListenVRRP(ifname string, f Family) (PacketConn, error) {
 	return c, err
 }
 
+// listenVRRP opens the two halves of an advertisement socket: a receiver
+// (recv_linux.go) and a sending socket that admits nothing, so that what it
+// would receive neither queues nor wakes anyone.
 func (l *linuxNetwork) listenVRRP(ifname string, f Family) (PacketConn, error) {
 	ifi, err := l.iface(ifname)
 	if err != nil {
 		return nil, err
 	}
-	lc := net.ListenConfig{Control: bindToDevice(ifname)}
-	switch f {
-	case IPv4:
-		c, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
-		if err != nil {
-			return nil, err
+	if f != IPv4 && f != IPv6 {
+		return nil, fmt.Errorf("vrrp: family %v", f)
+	}
+	r, err := openReceiver(ifi, f)
+	if err != nil {
+		return nil, err
+	}
+	network, laddr := "ip4:112", "0.0.0.0"
+	if f == IPv6 {
+		network, laddr = "ip6:112", "::"
+	}
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		if err := bindToDevice(ifname)(network, address, c); err != nil {
+			return err
 		}
+		var ferr error
+		err := c.Control(func(fd uintptr) { ferr = attachFilter(int(fd), rejectAll) })
+		return errors.Join(err, ferr)
+	}}
+	c, err := lc.ListenPacket(context.Background(), network, laddr)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	var steps []func() error
+	var conn PacketConn
+	if f == IPv4 {
 		p := ipv4.NewPacketConn(c)
-		for _, step := range []func() error{
-			func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()}) },
+		steps = []func() error{
 			func() error { return p.SetMulticastInterface(ifi) },
 			func() error { return p.SetMulticastTTL(TTL) },
 			func() error { return p.SetTTL(TTL) },
 			func() error { return p.SetMulticastLoopback(false) },
 			func() error { return p.SetTOS(tosInternetworkControl) },
-			func() error { return p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
-		} {
-			if err := step(); err != nil {
-				_ = c.Close()
-				return nil, err
-			}
 		}
-		return &conn4{p: p, ifindex: ifi.Index}, nil
-	case IPv6:
-		c, err := lc.ListenPacket(context.Background(), "ip6:112", "::")
-		if err != nil {
-			return nil, err
-		}
+		conn = &conn4{p: p, r: r, ifindex: ifi.Index}
+	} else {
 		p := ipv6.NewPacketConn(c)
-		for _, step := range []func() error{
-			func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()}) },
+		steps = []func() error{
 			func() error { return p.SetMulticastInterface(ifi) },
 			func() error { return p.SetMulticastHopLimit(TTL) },
 			func() error { return p.SetHopLimit(TTL) },
 			func() error { return p.SetMulticastLoopback(false) },
 			func() error { return p.SetTrafficClass(tosInternetworkControl) },
-			func() error {
-				return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
-			},
-		} {
-			if err := step(); err != nil {
-				_ = c.Close()
-				return nil, err
-			}
 		}
-		return &conn6{p: p, ifindex: ifi.Index}, nil
+		conn = &conn6{p: p, r: r, ifindex: ifi.Index}
 	}
-	return nil, fmt.Errorf("vrrp: family %v", f)
+	for _, step := range steps {
+		if err := step(); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
 }
 
-// conn4 reads with recvmmsg (ReadBatch) into the callers' buffers. A raw IPv4
-// socket returns the IP header with each message, which gives the TTL and both
-// addresses without control messages.
+// rejectAll is the socket filter of sockets that only send.
+var rejectAll = func() []bpf.RawInstruction {
+	prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err != nil {
+		panic(err)
+	}
+	return prog
+}()
+
+// conn4 receives through its receiver: a raw IPv4 socket returns the IP
+// header with each message, which gives the TTL and both addresses.
 type conn4 struct {
 	p       *ipv4.PacketConn
+	r       *receiver
 	ifindex int
-	ms      []ipv4.Message
 }
 
 func (c *conn4) ReadBatch(msgs []Message) (int, error) {
-	ms := batchOf(&c.ms, msgs, 0)
-	k, err := c.p.ReadBatch(ms, 0)
+	k, err := c.r.read(msgs)
 	if err != nil {
 		return 0, err
 	}
 	for i := range k {
-		b := msgs[i].Buf[:ms[i].N]
+		b := msgs[i].Buf[:c.r.hdrs[i].Len]
 		info := RecvInfo{TTL: -1, IfIndex: c.ifindex}
 		ihl := 0
 		if len(b) >= ipv4.HeaderLen && b[0]>>4 == 4 {
@@ -270,26 +286,6 @@ func (c *conn4) ReadBatch(msgs []Message) (int, error) {
 	return k, nil
 }
 
-// batchOf points the reused x/net messages at the callers' buffers, with
-// control message space of oob bytes each.
-func batchOf(cache *[]ipv4.Message, msgs []Message, oob int) []ipv4.Message {
-	if len(*cache) < len(msgs) {
-		*cache = make([]ipv4.Message, len(msgs))
-		for i := range *cache {
-			(*cache)[i].Buffers = make([][]byte, 1)
-			if oob > 0 {
-				(*cache)[i].OOB = make([]byte, oob)
-			}
-		}
-	}
-	ms := (*cache)[:len(msgs)]
-	for i := range ms {
-		ms[i].Buffers[0] = msgs[i].Buf
-		ms[i].OOB = ms[i].OOB[:cap(ms[i].OOB)]
-	}
-	return ms
-}
-
 func (c *conn4) WriteTo(b []byte, src, dst netip.Addr) error {
 	cm := &ipv4.ControlMessage{IfIndex: c.ifindex, Src: src.AsSlice()}
 	_, err := c.p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
@@ -301,37 +297,37 @@ func (c *conn4) SetVRIDs(vrids []uint8) error {
 	if err != nil {
 		return err
 	}
-	return c.p.SetBPF(prog)
+	return c.r.setFilter(prog)
 }
 
-func (c *conn4) Close() error { return c.p.Close() }
+func (c *conn4) Close() error { return errors.Join(c.r.Close(), c.p.Close()) }
 
-// conn6 reads with recvmmsg too. A raw IPv6 socket returns the VRRP message
-// alone: the hop limit and destination come from control messages, parsed in
-// place.
+// conn6 receives through its receiver too. A raw IPv6 socket returns the VRRP message
+// alone: the source comes from the message's name, the hop limit and
+// destination from control messages, parsed in place.
 type conn6 struct {
 	p       *ipv6.PacketConn
+	r       *receiver
 	ifindex int
-	ms      []ipv4.Message
 }
 
 // oob6 fits IPV6_HOPLIMIT and IPV6_PKTINFO.
 var oob6 = unix.CmsgSpace(4) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 
 func (c *conn6) ReadBatch(msgs []Message) (int, error) {
-	ms := batchOf(&c.ms, msgs, oob6)
-	k, err := c.p.ReadBatch(ms, 0)
+	k, err := c.r.read(msgs)
 	if err != nil {
 		return 0, err
 	}
 	for i := range k {
+		h := &c.r.hdrs[i]
 		info := RecvInfo{TTL: -1}
-		if ia, ok := ms[i].Addr.(*net.IPAddr); ok {
-			a, _ := netip.AddrFromSlice(ia.IP)
-			info.Src = a.WithZone("")
+		if name := c.r.names[i]; h.Hdr.Namelen >= unix.SizeofSockaddrInet6 && name.Family == unix.AF_INET6 {
+			info.Src = netip.AddrFrom16(name.Addr)
 		}
-		parseCmsg6(ms[i].OOB[:ms[i].NN], &info)
-		msgs[i].Data, msgs[i].Info = msgs[i].Buf[:ms[i].N], info
+		oob := c.r.oob[i*oob6:]
+		parseCmsg6(oob[:min(int(h.Hdr.Controllen), len(oob))], &info)
+		msgs[i].Data, msgs[i].Info = msgs[i].Buf[:h.Len], info
 	}
 	return k, nil
 }
@@ -374,10 +370,10 @@ func (c *conn6) SetVRIDs(vrids []uint8) error {
 	if err != nil {
 		return err
 	}
-	return c.p.SetBPF(prog)
+	return c.r.setFilter(prog)
 }
 
-func (c *conn6) Close() error { return c.p.Close() }
+func (c *conn6) Close() error { return errors.Join(c.r.Close(), c.p.Close()) }
 
 func (l *linuxNetwork) AddAddress(ifname string, p netip.Prefix) error {
 	lk, err := l.h.LinkByName(ifname)
@@ -439,11 +435,7 @@ func (l *linuxNetwork) announcer(ifname string, f Family) (Announcer, error) {
 			return nil, fmt.Errorf("vrrp: arp socket on %s: %w", ifname, err)
 		}
 		// We only send: a filter that accepts nothing keeps the receive queue empty.
-		prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
-		if err == nil {
-			err = c.SetBPF(prog)
-		}
-		if err != nil {
+		if err := c.SetBPF(rejectAll); err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("vrrp: arp socket filter: %w", err)
 		}

@@ -187,6 +187,10 @@ func configPtrs(ics []InstanceConfig) []*InstanceConfig {
 func (n *Node) setConfig(c Config) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.setConfigLocked(c)
+}
+
+func (n *Node) setConfigLocked(c Config) {
 	n.cfg = c
 	n.names = map[string]bool{}
 	for _, ic := range c.Instances {
@@ -279,54 +283,31 @@ func (n *Node) Run(ctx context.Context) error {
 			defer c.Close()
 		}
 	}
-	set, err := NewSet(configPtrs(cfg.Instances), cfg.SyncGroups)
-	if err != nil {
+	if err := n.load(cfg); err != nil {
 		return err
 	}
-	n.set = set
-	n.insts = map[InstanceID]*instance{}
-	n.sockets = map[sockKey]*socket{}
-	n.ifaces = map[string]*ifState{}
-	n.seq = map[InstanceID]uint64{}
-	n.dropped = map[netip.Addr]int{}
-	n.pktCh = make(chan *rxBatch, 16)
-
 	defer n.readers.Wait()
 	defer n.closeSockets()
-	if err := n.openSockets(set.Machines()); err != nil {
-		return err
-	}
 	wctx, cancelWatch := context.WithCancel(context.Background())
 	defer cancelWatch()
 	n.watchCtx, n.netCh = wctx, make(chan NetEvent, 256)
 	if err := n.net.Watch(wctx, n.netCh); err != nil {
 		return fmt.Errorf("vrrp: watch interfaces: %w", err)
 	}
+	n.syncSockets()
+	defer n.closeFilter()
 	filter := false
-	for _, m := range set.Machines() {
-		inst := n.attach(m)
+	for _, m := range n.set.Machines() {
+		inst := n.insts[m.ID()]
 		n.logInstance("vrrp instance", inst)
 		filter = filter || inst.noAccept()
 	}
-	n.syncSockets()
 	if filter {
+		// At once, to replace a filter a killed run left behind.
 		n.openFilter()
-		defer n.closeFilter()
-	} else {
-		defer func() {
-			if n.filter != nil {
-				n.closeFilter()
-			}
-		}()
 	}
 
-	now := n.clock.Now()
-	n.refreshLinks(now)
-	for _, m := range set.Machines() {
-		n.applyTracking(now, n.insts[m.ID()])
-	}
-	n.applyDeltas(now)
-	n.do(now, n.set.Start(now))
+	n.begin(n.clock.Now())
 	timer := n.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -370,6 +351,40 @@ func (n *Node) Run(ctx context.Context) error {
 			n.netEvent(now, NetEvent{Kind: WatchFailed, Err: errors.New("vrrp: retry")})
 		}
 	}
+}
+
+// load builds the machines of cfg, opens their sockets and attaches them; it
+// leaves nothing open when it fails.
+func (n *Node) load(cfg Config) error {
+	set, err := NewSet(configPtrs(cfg.Instances), cfg.SyncGroups)
+	if err != nil {
+		return err
+	}
+	n.set = set
+	n.insts = map[InstanceID]*instance{}
+	n.sockets = map[sockKey]*socket{}
+	n.ifaces = map[string]*ifState{}
+	n.seq = map[InstanceID]uint64{}
+	n.dropped = map[netip.Addr]int{}
+	n.pktCh = make(chan *rxBatch, 16)
+	if err := n.openSockets(set.Machines()); err != nil {
+		return err
+	}
+	for _, m := range set.Machines() {
+		n.attach(m)
+	}
+	return nil
+}
+
+// begin applies the interfaces' state and AdjustPriority's adjustments, then
+// starts the machines.
+func (n *Node) begin(now time.Time) {
+	n.refreshLinks(now)
+	for _, m := range n.set.Machines() {
+		n.applyTracking(now, n.insts[m.ID()])
+	}
+	n.applyDeltas(now)
+	n.do(now, n.set.Start(now))
 }
 
 // arm sets the timer for the next deadline of a machine, an announcement or the

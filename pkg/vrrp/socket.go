@@ -16,9 +16,10 @@ const (
 	rxBatchSize  = 64
 	rxBatchCount = 2
 	// rxCoalesce is how long a busy reader lets messages gather before it reads
-	// again. A flood then costs a few wake-ups per millisecond instead of a
-	// couple per packet, and an advertisement waits at most this long when
-	// another arrived just before it; a quiet socket is read at once.
+	// again, unless its last read filled a batch. A flood then costs a few
+	// wake-ups per millisecond instead of a couple per packet, and an
+	// advertisement waits at most this long when another arrived just before
+	// it; a quiet socket is read at once.
 	rxCoalesce = time.Millisecond
 )
 
@@ -181,6 +182,7 @@ func (n *Node) read(s *socket) {
 		}
 	}
 	var last time.Time
+	full := false
 	for {
 		var b *rxBatch
 		select {
@@ -188,11 +190,11 @@ func (n *Node) read(s *socket) {
 		case <-s.stop:
 			return
 		}
-		if since := time.Since(last); since < rxCoalesce && !wait(rxCoalesce-since) {
+		if since := time.Since(last); !full && since < rxCoalesce && !wait(rxCoalesce-since) {
 			return
 		}
 		k, err := s.conn.ReadBatch(b.msgs)
-		last = time.Now()
+		last, full = time.Now(), k == len(b.msgs)
 		if err != nil {
 			s.free <- b
 			select {

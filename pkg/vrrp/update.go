@@ -48,8 +48,9 @@ func (n *Node) Update(ctx context.Context, cfg *Config) error {
 	n.mu.Lock()
 	switch n.phase {
 	case notStarted:
+		// Under the lock, so that Run starts with either configuration, whole.
+		n.setConfigLocked(next)
 		n.mu.Unlock()
-		n.setConfig(next)
 		return nil
 	case stopped:
 		n.mu.Unlock()
