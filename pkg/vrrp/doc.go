@@ -30,12 +30,17 @@
 // discards without counting anything that is not a VRRPv3 advertisement
 // (version 3, type 1) for a VRID configured on the socket's interface and
 // family, and messages too short to say: a flood for another VRID costs the
-// Node no system call. Lower priority advertisements reaching a master are
-// discarded as RFC 5798 section 6.4.3 says (only priority 0 is answered at
-// once), so forged ones are not reflected. Advertisements whose address list
-// differs from the instance's are discarded unless
-// InstanceConfig.AcceptAddressMismatch is set. Each advertisement is sent to
-// every unicast peer whatever another's send returns.
+// Node no system call. What passes is read in batches (recvmmsg, no copy and
+// no allocation per message) by a reader that, when it read less than 1 ms
+// ago, lets messages gather for the rest of that millisecond: a flood costs a
+// few wake-ups per millisecond, and an advertisement waits at most 1 ms.
+//
+// Lower priority advertisements reaching a master are discarded as RFC 5798
+// section 6.4.3 says (only priority 0 is answered at once), so forged ones
+// are not reflected. Advertisements whose address list differs from the
+// instance's are discarded unless InstanceConfig.AcceptAddressMismatch is
+// set. Each advertisement is sent to every unicast peer whatever another's
+// send returns.
 //
 // Only a master holds its virtual addresses: an instance entering backup,
 // fault or initialize (at start, too) removes those it finds on its interface,

@@ -36,7 +36,7 @@ type floodRow struct {
 	backup     float64 // lb2's
 	adverts    int     // adverts lb1 sent during the flood, seen by the client
 	expected   int     // one per interval
-	kept       bool    // lb1 held the VIP and lb2 did not, at the end
+	holders    string  // who held the VIP at the end: master, backup, both or none
 	err        error
 }
 
@@ -131,8 +131,22 @@ func flood(ctx context.Context, spk nettopo.Speaker, kind string, rate int, d ti
 	row.expected = int(elapsed / advert)
 	has1, e1 := lb1.HasAddr(vip.Addr())
 	has2, e2 := lb2.HasAddr(vip.Addr())
-	row.kept = e1 == nil && e2 == nil && has1 && !has2
+	if err := errors.Join(e1, e2); err != nil {
+		return row, err
+	}
+	row.holders = [2][2]string{{"none", "backup"}, {"master", "both"}}[b2i(has1)][b2i(has2)]
+	if row.holders != "master" {
+		fmt.Fprintf(os.Stderr, "%s %s flood: VIP on %s at the end\nlb1:\n%s\nlb2:\n%s\n", row.impl, kind, row.holders,
+			tail(p1.Output()), tail(p2.Output()))
+	}
 	return row, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func cpuPercent(before, after map[int]int64, elapsed time.Duration) float64 {

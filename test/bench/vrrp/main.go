@@ -487,14 +487,14 @@ func floodReport(w io.Writer, o options, floods []floodRow) {
 	fmt.Fprintf(w, "\nFlood of %d forged adverts/s from the client for %v: CPU of each node's processes (%% of one core) and adverts the master sent\n\n",
 		o.floodRate, o.floodFor)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "implementation\tflood\tsent/s\tmaster cpu %\tbackup cpu %\tmaster adverts\t(one per interval)\tVIP stayed\t")
+	fmt.Fprintln(tw, "implementation\tflood\tsent/s\tmaster cpu %\tbackup cpu %\tmaster adverts\t(one per interval)\tVIP at the end on\t")
 	for _, f := range floods {
 		if f.err != nil {
 			fmt.Fprintf(tw, "%s\t%s\terror\t-\t-\t-\t-\t-\t\n", f.impl, f.kind)
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%.1f\t%d\t%d\t%s\t\n", f.impl, f.kind, f.rate, f.master, f.backup,
-			f.adverts, f.expected, map[bool]string{true: "yes", false: "NO"}[f.kept])
+			f.adverts, f.expected, f.holders)
 	}
 	_ = tw.Flush()
 }
