@@ -4,6 +4,7 @@ package vrrp
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -200,6 +201,30 @@ func TestIntegrationUpdate(t *testing.T) {
 	}
 }
 
+// listenIn creates the Linux network in ns, then, from the test's goroutine,
+// opens its IPv4 socket on eth0 admitting VRID 51.
+func listenIn(t *testing.T, ns *testenv.Netns) (Network, PacketConn) {
+	t.Helper()
+	var nw Network
+	if err := ns.Do(func() error {
+		var err error
+		nw, err = NewLinuxNetwork()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nw.(io.Closer).Close() })
+	conn, err := nw.ListenVRRP("eth0", IPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.SetVRIDs([]uint8{51}); err != nil {
+		t.Fatal(err)
+	}
+	return nw, conn
+}
+
 // TestIntegrationNetworkNamespace creates the Linux network inside a namespace
 // and then uses it from a goroutine on a host thread: the sockets it opens
 // later (as Update and the first announcement do) and its interface
@@ -207,24 +232,7 @@ func TestIntegrationUpdate(t *testing.T) {
 func TestIntegrationNetworkNamespace(t *testing.T) {
 	testenv.Integration(t)
 	ns := attach(t, testenv.NewLAN(t), 1, 2)
-	var nw Network
-	if err := ns[0].Do(func() error {
-		var err error
-		nw, err = NewLinuxNetwork()
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer nw.(interface{ Close() error }).Close()
-
-	conn, err := nw.ListenVRRP("eth0", IPv4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetVRIDs([]uint8{51}); err != nil {
-		t.Fatal(err)
-	}
+	nw, conn := listenIn(t, ns[0])
 	got := make(chan Message, 1)
 	go func() {
 		msgs := []Message{{Buf: make([]byte, rxBufSize(IPv4))}}
@@ -268,23 +276,7 @@ func TestIntegrationNetworkNamespace(t *testing.T) {
 func TestIntegrationReadAllocs(t *testing.T) {
 	testenv.Integration(t)
 	ns := attach(t, testenv.NewLAN(t), 1, 2)
-	var nw Network
-	if err := ns[0].Do(func() error {
-		var err error
-		nw, err = NewLinuxNetwork()
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer nw.(interface{ Close() error }).Close()
-	conn, err := nw.ListenVRRP("eth0", IPv4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetVRIDs([]uint8{51}); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := listenIn(t, ns[0])
 	in := newInjector(t, ns[1], "192.0.2.2")
 	adv := Advertisement{VRID: 51, Priority: 100, MaxAdvertInterval: 10, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	const runs = 100

@@ -176,13 +176,18 @@ func bindToDevice(ifname string) func(network, address string, c syscall.RawConn
 }
 
 func (l *linuxNetwork) ListenVRRP(ifname string, f Family) (PacketConn, error) {
-	var c PacketConn
+	return openIn(l, func() (PacketConn, error) { return l.listenVRRP(ifname, f) })
+}
+
+// openIn runs open in the network's namespace.
+func openIn[T any](l *linuxNetwork, open func() (T, error)) (T, error) {
+	var v T
 	err := l.inNetns(func() error {
 		var err error
-		c, err = l.listenVRRP(ifname, f)
+		v, err = open()
 		return err
 	})
-	return c, err
+	return v, err
 }
 
 // listenVRRP opens the two halves of an advertisement socket: a receiver
@@ -292,13 +297,7 @@ func (c *conn4) WriteTo(b []byte, src, dst netip.Addr) error {
 	return err
 }
 
-func (c *conn4) SetVRIDs(vrids []uint8) error {
-	prog, err := vridFilter(true, vrids)
-	if err != nil {
-		return err
-	}
-	return c.r.setFilter(prog)
-}
+func (c *conn4) SetVRIDs(vrids []uint8) error { return c.r.setVRIDs(vrids) }
 
 func (c *conn4) Close() error { return errors.Join(c.r.Close(), c.p.Close()) }
 
@@ -365,13 +364,7 @@ func (c *conn6) WriteTo(b []byte, src, dst netip.Addr) error {
 	return err
 }
 
-func (c *conn6) SetVRIDs(vrids []uint8) error {
-	prog, err := vridFilter(false, vrids)
-	if err != nil {
-		return err
-	}
-	return c.r.setFilter(prog)
-}
+func (c *conn6) SetVRIDs(vrids []uint8) error { return c.r.setVRIDs(vrids) }
 
 func (c *conn6) Close() error { return errors.Join(c.r.Close(), c.p.Close()) }
 
@@ -411,13 +404,7 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 }
 
 func (l *linuxNetwork) Announcer(ifname string, f Family) (Announcer, error) {
-	var a Announcer
-	err := l.inNetns(func() error {
-		var err error
-		a, err = l.announcer(ifname, f)
-		return err
-	})
-	return a, err
+	return openIn(l, func() (Announcer, error) { return l.announcer(ifname, f) })
 }
 
 func (l *linuxNetwork) announcer(ifname string, f Family) (Announcer, error) {

@@ -242,6 +242,16 @@ func startFake(t *testing.T, f *fakeNet, cfg *Config) *runningFake {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rf := runFake(t, f, n)
+	// Wait until Run has opened the sockets.
+	waitUntil(t, "sockets open", func() bool { return f.conn("eth0", cfg.Instances[0].Family) != nil })
+	return rf
+}
+
+// runFake runs an already built node on f until the test ends.
+func runFake(t *testing.T, f *fakeNet, n *Node) *runningFake {
+	t.Helper()
+	n.net = f
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- n.Run(ctx) }()
@@ -257,8 +267,6 @@ func startFake(t *testing.T, f *fakeNet, cfg *Config) *runningFake {
 		return runErr
 	}
 	t.Cleanup(func() { _ = rf.stop() })
-	// Wait until Run has opened the sockets.
-	waitUntil(t, "sockets open", func() bool { return f.conn("eth0", cfg.Instances[0].Family) != nil })
 	return rf
 }
 

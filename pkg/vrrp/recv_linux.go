@@ -83,10 +83,16 @@ func openReceiver(ifi *net.Interface, f Family) (*receiver, error) {
 	return r, nil
 }
 
-// setFilter attaches a socket filter, replacing the previous one.
-func (r *receiver) setFilter(prog []bpf.RawInstruction) error {
+// setVRIDs makes the socket admit only advertisements for vrids (see
+// vridFilter), replacing the previous filter. Its owner calls it, never
+// concurrently with Close.
+func (r *receiver) setVRIDs(vrids []uint8) error {
 	if r.closed.Load() {
 		return net.ErrClosed
+	}
+	prog, err := vridFilter(!r.v6, vrids)
+	if err != nil {
+		return err
 	}
 	return attachFilter(r.fd, prog)
 }

@@ -91,32 +91,6 @@ func TestNodeUpdateBeforeRun(t *testing.T) {
 	}
 }
 
-// runFake runs an already built node on f.
-func runFake(t *testing.T, f *fakeNet, n *Node) *runningFake {
-	t.Helper()
-	n.net = f
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- n.Run(ctx) }()
-	go func() {
-		for range n.Events() {
-		}
-	}()
-	rf := &runningFake{Node: n}
-	var stopErr error
-	stopped := false
-	rf.stop = func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			stopErr = <-errc
-		}
-		return stopErr
-	}
-	t.Cleanup(func() { _ = rf.stop() })
-	return rf
-}
-
 // TestNodeUpdate changes a running node: an unchanged instance keeps its state
 // and schedule, a changed one is reconfigured in place, a removed master
 // resigns with priority 0, a new one starts, and a failing update changes nothing.

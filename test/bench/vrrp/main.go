@@ -435,8 +435,7 @@ func report(w io.Writer, o options, rows []*row, cpus []cpuRow, floods []floodRo
 func failoverReport(w io.Writer, o options, rows []*row) {
 	fmt.Fprintf(w, "VRRP failover, client-seen gap (longest silence of a %v ICMP echo stream to the %s VIP), %d runs per row\n\n",
 		o.ping, o.family, o.runs)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "implementation\tscenario\tadvert\tgap median s\tmin s\tmax s\truns ok\t")
+	tw := newTable(w, "implementation\tscenario\tadvert\tgap median s\tmin s\tmax s\truns ok\t")
 	for _, r := range rows {
 		m, lo, hi := stats(r.gaps)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t\n", r.impl, r.scenario, advName(r.advert), secs(m), secs(lo), secs(hi),
@@ -445,8 +444,7 @@ func failoverReport(w io.Writer, o options, rows []*row) {
 	_ = tw.Flush()
 
 	fmt.Fprintf(w, "\nAfter the transition (lb2's first advert as master, packet socket on lb2): VIP present (netlink) and first GARP/NA sent, ms, over all runs\n\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "implementation\tVIP median\tmin\tmax\tGARP/NA median\tmin\tmax\t")
+	tw = newTable(w, "implementation\tVIP median\tmin\tmax\tGARP/NA median\tmin\tmax\t")
 	for _, impl := range o.impls {
 		var vips, garps []time.Duration
 		for _, r := range rows {
@@ -464,11 +462,17 @@ func failoverReport(w io.Writer, o options, rows []*row) {
 	_ = tw.Flush()
 }
 
+// newTable returns a right-aligned table writer with its header written.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
 func cpuReport(w io.Writer, o options, cpus []cpuRow) {
 	if len(cpus) > 0 {
 		fmt.Fprintf(w, "\nIdle master CPU, 0.1 s adverts, utime+stime of all its processes over %v (%% of one core)\n\n", o.cpu)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "implementation\tinstances\tcpu %\tadverts/s seen\t")
+		tw := newTable(w, "implementation\tinstances\tcpu %\tadverts/s seen\t")
 		for _, c := range cpus {
 			if c.err != nil {
 				fmt.Fprintf(tw, "%s\t%d\terror\t-\t\n", c.impl, c.instances)
@@ -486,8 +490,7 @@ func floodReport(w io.Writer, o options, floods []floodRow) {
 	}
 	fmt.Fprintf(w, "\nFlood of %d forged adverts/s from the client for %v: CPU of each node's processes (%% of one core) and adverts the master sent\n\n",
 		o.floodRate, o.floodFor)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "implementation\tflood\tsent/s\tmaster cpu %\tbackup cpu %\tmaster adverts\t(one per interval)\tVIP at the end on\t")
+	tw := newTable(w, "implementation\tflood\tsent/s\tmaster cpu %\tbackup cpu %\tmaster adverts\t(one per interval)\tVIP at the end on\t")
 	for _, f := range floods {
 		if f.err != nil {
 			fmt.Fprintf(tw, "%s\t%s\terror\t-\t-\t-\t-\t-\t\n", f.impl, f.kind)
