@@ -7,14 +7,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seesawd/seesawd/pkg/clock"
 	"go.uber.org/zap"
+	zapobserver "go.uber.org/zap/zaptest/observer"
 )
 
 // loadedNode returns a node on f with its machines started at now, driven by
 // hand (no Run, no reader goroutines), for tests of one input at a time.
 func loadedNode(t testing.TB, f *fakeNet, now time.Time, ics ...InstanceConfig) *Node {
 	t.Helper()
-	n, err := New(&Config{Instances: ics, Network: f, Logger: zap.NewNop()})
+	return loadedNodeWith(t, &Config{Instances: ics, Network: f, Logger: zap.NewNop()}, now)
+}
+
+func loadedNodeWith(t testing.TB, cfg *Config, now time.Time) *Node {
+	t.Helper()
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,5 +112,39 @@ func TestReceiveAllocs(t *testing.T) {
 		if got := n.Stats().AdvertsReceived; got < 1000 {
 			t.Errorf("master=%v: %d adverts received", master, got)
 		}
+	}
+}
+
+// TestDropLogRateLimited floods a node with dropped messages: the first drop
+// of a kind is logged at once, the rest at most once per 10 s with the number
+// suppressed, and every one is counted.
+func TestDropLogRateLimited(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	core, logs := zapobserver.New(zap.InfoLevel)
+	clk := clock.NewFake(t0)
+	n := loadedNodeWith(t, &Config{Instances: []InstanceConfig{fakeInstance()}, Network: newFakeNet(),
+		Logger: zap.New(core), Clock: clk}, t0)
+	s := n.sockets[sockKey{"eth0", IPv4}]
+	bad := &Message{Data: []byte{0x31, 51, 1}, Info: RecvInfo{Src: netip.MustParseAddr("192.0.2.9"), Dst: GroupIPv4, TTL: TTL}}
+	ttl := &Message{Data: bad.Data, Info: RecvInfo{Src: bad.Info.Src, Dst: GroupIPv4, TTL: 1}}
+	dropped := func() []zapobserver.LoggedEntry { return logs.FilterMessage("vrrp: packet dropped").AllUntimed() }
+	for i := range 1000 {
+		n.receive(t0.Add(time.Duration(i)*time.Millisecond), s, bad)
+		n.receive(t0.Add(time.Duration(i)*time.Millisecond), s, ttl)
+	}
+	if got := len(dropped()); got != 2 {
+		t.Fatalf("%d drop lines for 2000 drops of two kinds in 1 s, want 2", got)
+	}
+	n.receive(t0.Add(10*time.Second), s, bad)
+	lines := dropped()
+	if len(lines) != 3 {
+		t.Fatalf("%d drop lines after 10 s, want 3", len(lines))
+	}
+	last := lines[2].ContextMap()
+	if last["reason"] != "length" || last["suppressed"] != uint64(999) {
+		t.Errorf("last drop line %v, want reason length with 999 suppressed", last)
+	}
+	if st := n.Stats(); st.Drops[DropLength] != 1001 || st.Drops[DropTTL] != 1000 {
+		t.Errorf("drops %v", st.Drops)
 	}
 }
