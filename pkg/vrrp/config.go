@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/seesawd/seesawd/pkg/clock"
 	"go.uber.org/zap"
 )
 
@@ -33,7 +34,8 @@ type InstanceConfig struct {
 	// still answered. pkg/config defaults it to true.
 	Accept bool
 	// UnicastPeers replaces the multicast group with these destinations and only
-	// accepts advertisements from them.
+	// accepts advertisements from them. Each advertisement goes to every peer: a
+	// peer that cannot be reached is counted and logged, never skipped for the rest.
 	UnicastPeers []netip.Addr
 	Checksum     ChecksumMode
 	GARP         GARPConfig
@@ -42,6 +44,13 @@ type InstanceConfig struct {
 	TrackInterfaces []TrackInterface
 	// VirtualIPs are all of Family.
 	VirtualIPs []netip.Prefix
+	// AcceptAddressMismatch restores RFC 5798 behaviour for advertisements whose
+	// address list differs from VirtualIPs: they are then processed like any other.
+	// By default they are discarded (DropAddresses), counted and logged, so a
+	// router of another cluster that reuses the VRID cannot take the addresses
+	// away (RFC 5798 section 7.1 lets a receiver check the list). Either way every
+	// mismatch counts in Counters.AddressMismatches.
+	AcceptAddressMismatch bool
 }
 
 // GARPConfig configures the announcements a new master sends: Count gratuitous ARPs
@@ -71,13 +80,14 @@ type Config struct {
 	SyncGroups []SyncGroup
 	// Logger defaults to zap.NewNop().
 	Logger *zap.Logger
-	// Clock defaults to the system clock.
-	Clock Clock
+	// Clock defaults to clock.System{}.
+	Clock clock.Clock
 	// Network defaults to the Linux kernel of the namespace Run is called in.
 	Network Network
 
 	// EventBuffer is the capacity of the Events channel (default 256). When the
-	// channel is full the oldest events are dropped and counted, never blocking the protocol.
+	// channel is full the oldest events are dropped and counted, never blocking
+	// the protocol; Event.Seq and States tell a consumer what it missed.
 	EventBuffer int
 }
 
@@ -133,7 +143,8 @@ func (c *InstanceConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Validate checks every instance, uniqueness of (interface, family, VRID) and the sync groups.
+// Validate checks every instance, the uniqueness of (interface, family, VRID)
+// and of (name, family), and the sync groups.
 func (c *Config) Validate() error {
 	var errs []error
 	type key struct {
@@ -142,6 +153,7 @@ func (c *Config) Validate() error {
 		vrid   uint8
 	}
 	seen := map[key]string{}
+	ids := map[InstanceID]bool{}
 	names := map[string]bool{}
 	for i := range c.Instances {
 		ic := &c.Instances[i]
@@ -154,13 +166,24 @@ func (c *Config) Validate() error {
 				other, ic.Name, ic.VRID, ic.Family, ic.Interface))
 		}
 		seen[k] = ic.Name
+		id := InstanceID{ic.Name, ic.Family}
+		if ids[id] {
+			errs = append(errs, fmt.Errorf("vrrp: instance %v defined twice", id))
+		}
+		ids[id] = true
 		names[ic.Name] = true
 	}
+	grouped := map[string]string{}
 	for _, g := range c.SyncGroups {
 		for _, n := range g.Instances {
 			if !names[n] {
 				errs = append(errs, fmt.Errorf("vrrp: sync group %q: unknown instance %q", g.Name, n))
 			}
+			if other, dup := grouped[n]; dup {
+				errs = append(errs, fmt.Errorf("vrrp: sync group %q: instance %q is already in group %q", g.Name, n, other))
+				continue
+			}
+			grouped[n] = g.Name
 		}
 	}
 	return errors.Join(errs...)

@@ -138,7 +138,7 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 	})
 
 	// A drops to priority 50: B (accept on) preempts and answers; A's filter is emptied.
-	if err := a.AdjustPriority("front", -150); err != nil {
+	if err := a.AdjustPriority(context.Background(), "front", -150); err != nil {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, "B master, A backup", 3*time.Second, func() bool {
@@ -164,7 +164,7 @@ func TestIntegrationAcceptModeOff(t *testing.T) {
 	}
 
 	// A takes over again (addresses back in its filter), then stops: the table goes.
-	if err := a.AdjustPriority("front", 0); err != nil {
+	if err := a.AdjustPriority(context.Background(), "front", 0); err != nil {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, "A master again", 3*time.Second, func() bool {

@@ -52,6 +52,7 @@ const (
 	ReasonFault
 	ReasonFaultCleared
 	ReasonSyncGroup
+	ReasonRemoved
 )
 
 var reasonNames = [...]string{
@@ -65,6 +66,7 @@ var reasonNames = [...]string{
 	ReasonFault:          "fault",
 	ReasonFaultCleared:   "fault cleared",
 	ReasonSyncGroup:      "sync group",
+	ReasonRemoved:        "removed from the configuration",
 }
 
 // String returns a short human description of the reason.
@@ -88,6 +90,10 @@ func (id InstanceID) String() string { return id.Name + "/" + id.Family.String()
 // Event describes one state transition.
 type Event struct {
 	Instance InstanceID
+	// Seq numbers the events of one instance from 1, without gaps: a consumer that
+	// sees a gap lost events to a full channel (Counters.EventsDropped) and can
+	// re-read Node.States. It is set by the Node; a Machine leaves it 0.
+	Seq      uint64
 	VRID     uint8
 	From, To State
 	Reason   Reason
@@ -264,7 +270,12 @@ func (m *Machine) Start(now time.Time) []Action {
 }
 
 // Shutdown returns to Initialize; a master sends priority 0 first, then drops the addresses.
-func (m *Machine) Shutdown(now time.Time) []Action {
+func (m *Machine) Shutdown(now time.Time) []Action { return m.stop(now, ReasonShutdown) }
+
+// Remove is Shutdown for an instance taken out of the configuration.
+func (m *Machine) Remove(now time.Time) []Action { return m.stop(now, ReasonRemoved) }
+
+func (m *Machine) stop(now time.Time, r Reason) []Action {
 	var acts []Action
 	switch m.state {
 	case Initialize:
@@ -273,7 +284,20 @@ func (m *Machine) Shutdown(now time.Time) []Action {
 		acts = append(acts, m.advert(PriorityStop), Action{Kind: ActionLeaveMaster, Instance: m.id})
 	}
 	m.deadline = time.Time{}
-	return m.transition(now, Initialize, ReasonShutdown, "", acts)
+	return m.transition(now, Initialize, r, "", acts)
+}
+
+// Reconfigure replaces the configuration of a running instance, keeping its state:
+// cfg must be valid and have the same name, family, interface and VRID. A master
+// advertises the new settings (priority, interval, addresses) at once; a backup
+// uses them from the next advertisement it hears, and a fault from when it clears.
+func (m *Machine) Reconfigure(now time.Time, cfg *InstanceConfig) []Action {
+	m.cfg = cfg
+	if m.state != Master {
+		return nil
+	}
+	m.deadline = now.Add(cfg.AdvertInterval)
+	return []Action{m.advert(m.Priority())}
 }
 
 // Timer runs the expiry of the Master_Down_Timer (backup) or Adver_Timer (master).
@@ -330,12 +354,10 @@ func (m *Machine) Receive(now time.Time, src netip.Addr, adv *Advertisement) []A
 			}
 			return m.becomeBackup(now, r, src.String(), nil)
 		}
-		// A lower priority master: answer at once so it steps down without
-		// waiting for our next advertisement (keepalived does the same).
-		if adv.Priority < m.Priority() || src.Compare(m.primary) < 0 {
-			m.deadline = now.Add(m.cfg.AdvertInterval)
-			return []Action{m.advert(m.Priority())}
-		}
+		// RFC 5798 section 6.4.3: anything else is discarded. A lower priority
+		// master steps down when our next advertisement reaches it; answering
+		// every lower priority advertisement at once would turn the master into
+		// a reflector for forged ones.
 	}
 	return nil
 }
@@ -413,6 +435,9 @@ func (m *Machine) SetPriorityDelta(now time.Time, source string, delta int) []Ac
 	m.deadline = now.Add(m.cfg.AdvertInterval)
 	return []Action{m.advert(m.Priority())}
 }
+
+// delta returns the priority adjustment of one source.
+func (m *Machine) delta(source string) int { return m.deltas[source] }
 
 // force moves the machine to Master or Backup for its sync group.
 func (m *Machine) force(now time.Time, to State, detail string) []Action {

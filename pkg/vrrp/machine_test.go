@@ -210,18 +210,22 @@ func TestMachine(t *testing.T) {
 			steps: []step{
 				{ms: 0, start: true, want: []string{"a initialize->backup (startup)"}, state: Backup, deadline: 350},
 				{ms: 350, timer: true, want: []string{"a advert 128", "a add vips", "a backup->master (master down timer)"}, state: Master, deadline: 450},
-				// Lower address at equal priority: we stay and answer at once.
-				{ms: 360, recv: &recv{"192.0.2.1", 128, 10}, want: []string{"a advert 128"}, state: Master, deadline: 460},
+				// Lower address at equal priority: discarded (RFC 5798 section 6.4.3).
+				{ms: 360, recv: &recv{"192.0.2.1", 128, 10}, state: Master, deadline: 450},
 				{ms: 400, recv: &recv{"192.0.2.200", 128, 10}, want: []string{"a del vips", "a master->backup (equal priority, higher primary address)"}, state: Backup, deadline: 750},
 			},
 		},
 		{
-			name: "master answers a lower priority master and a priority 0",
+			// RFC 5798 section 6.4.3: a lower priority advertisement is discarded (the
+			// other master steps down at our next one); answering each would make us a
+			// reflector for forged ones. Only priority 0 is answered at once.
+			name: "master discards a lower priority master and answers a priority 0",
 			prio: 128,
 			steps: []step{
 				{ms: 0, start: true, want: []string{"a initialize->backup (startup)"}, state: Backup, deadline: 350},
 				{ms: 350, timer: true, want: []string{"a advert 128", "a add vips", "a backup->master (master down timer)"}, state: Master, deadline: 450},
-				{ms: 370, recv: &recv{"192.0.2.200", 20, 10}, want: []string{"a advert 128"}, state: Master, deadline: 470},
+				{ms: 370, recv: &recv{"192.0.2.200", 20, 10}, state: Master, deadline: 450},
+				{ms: 375, recv: &recv{"192.0.2.200", 127, 10}, state: Master, deadline: 450},
 				{ms: 380, recv: &recv{"192.0.2.200", 0, 10}, want: []string{"a advert 128"}, state: Master, deadline: 480},
 			},
 		},
@@ -275,8 +279,8 @@ func TestMachine(t *testing.T) {
 				{ms: 370, delta: &deltaIn{"eth1", -100}, want: []string{"a advert 1"}, state: Master, deadline: 470},
 				{ms: 380, delta: &deltaIn{"eth1", 0}, want: []string{"a advert 28"}, state: Master, deadline: 480},
 				{ms: 390, delta: &deltaIn{"engine", 0}, want: []string{"a advert 128"}, state: Master, deadline: 490},
-				// Now a priority 100 master is lower than us again.
-				{ms: 400, recv: &recv{"192.0.2.9", 100, 10}, want: []string{"a advert 128"}, state: Master, deadline: 500},
+				// Now a priority 100 master is lower than us again: discarded.
+				{ms: 400, recv: &recv{"192.0.2.9", 100, 10}, state: Master, deadline: 490},
 			},
 		},
 		{

@@ -120,6 +120,9 @@ const (
 	DropPeer
 	DropInterval
 	DropOwnPacket
+	// DropAddresses is an advertisement whose address list differs from the
+	// instance's, discarded unless InstanceConfig.AcceptAddressMismatch is set.
+	DropAddresses
 	numDropReasons
 )
 
@@ -136,6 +139,7 @@ var dropNames = [...]string{
 	DropPeer:      "peer",
 	DropInterval:  "interval",
 	DropOwnPacket: "own-packet",
+	DropAddresses: "addresses",
 }
 
 // String returns the short name of the reason used in logs and Stats.
@@ -286,29 +290,34 @@ func (a *Advertisement) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte,
 // follows from Count and the length. The checksum is stored, not verified: see
 // VerifyChecksum, which needs the IP addresses.
 func (a *Advertisement) UnmarshalBinary(b []byte) error {
-	_, err := a.decode(b, FamilyUnspec)
-	return err
+	return a.decode(b, FamilyUnspec, nil)
 }
 
 // Parse decodes a message received on a socket of family f and checks everything
-// that can be checked without the IP header: version, type, length, count and family.
+// that can be checked without the IP header: version, type, length, count and
+// family. An IPv6 advertisement carrying an IPv4-mapped address (::ffff:a.b.c.d)
+// is refused with DropFamily: such an address is IPv4 to this package (see
+// FamilyOf), so it can be no IPv6 instance's virtual address and would re-encode
+// as 4 bytes.
 func Parse(b []byte, f Family) (*Advertisement, error) {
 	a := new(Advertisement)
-	if _, err := a.decode(b, f); err != nil {
+	if err := a.decode(b, f, nil); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *Advertisement) decode(b []byte, want Family) (Family, error) {
+// decode fills a from b, appending the addresses to addrs[:0] so that a caller
+// decoding many messages can reuse one slice; nil allocates a new one.
+func (a *Advertisement) decode(b []byte, want Family, addrs []netip.Addr) error {
 	if len(b) < HeaderLen {
-		return 0, parseErr(DropLength, "%d bytes, shorter than the %d byte header", len(b), HeaderLen)
+		return parseErr(DropLength, "%d bytes, shorter than the %d byte header", len(b), HeaderLen)
 	}
 	if v := b[0] >> 4; v != Version {
-		return 0, parseErr(DropVersion, "version %d, want %d", v, Version)
+		return parseErr(DropVersion, "version %d, want %d", v, Version)
 	}
 	if t := b[0] & 0x0f; t != TypeAdvertisement {
-		return 0, parseErr(DropType, "type %d, want %d", t, TypeAdvertisement)
+		return parseErr(DropType, "type %d, want %d", t, TypeAdvertisement)
 	}
 	count := int(b[3])
 	body := len(b) - HeaderLen
@@ -321,26 +330,34 @@ func (a *Advertisement) decode(b []byte, want Family) (Family, error) {
 	case body == count*16:
 		f = IPv6
 	case body%4 != 0:
-		return 0, parseErr(DropLength, "%d address bytes is not a whole number of addresses", body)
+		return parseErr(DropLength, "%d address bytes is not a whole number of addresses", body)
 	default:
-		return 0, parseErr(DropCount, "count %d does not match %d address bytes", count, body)
+		return parseErr(DropCount, "count %d does not match %d address bytes", count, body)
 	}
 	if want != FamilyUnspec && f != want {
-		return 0, parseErr(DropFamily, "%v addresses on an %v socket", f, want)
+		return parseErr(DropFamily, "%v addresses on an %v socket", f, want)
+	}
+	if addrs == nil {
+		addrs = make([]netip.Addr, 0, count)
+	}
+	addrs = addrs[:0]
+	for off := HeaderLen; off < len(b); off += f.AddrLen() {
+		if f == IPv4 {
+			addrs = append(addrs, netip.AddrFrom4([4]byte(b[off:off+4])))
+			continue
+		}
+		ip := netip.AddrFrom16([16]byte(b[off : off+16]))
+		if ip.Is4In6() {
+			return parseErr(DropFamily, "address %d (%v) is IPv4-mapped", len(addrs), ip)
+		}
+		addrs = append(addrs, ip)
 	}
 	a.VRID = b[1]
 	a.Priority = b[2]
 	a.MaxAdvertInterval = binary.BigEndian.Uint16(b[4:]) & MaxInterval
 	a.Checksum = binary.BigEndian.Uint16(b[6:])
-	a.Addresses = make([]netip.Addr, 0, count)
-	for off := HeaderLen; off < len(b); off += f.AddrLen() {
-		if f == IPv4 {
-			a.Addresses = append(a.Addresses, netip.AddrFrom4([4]byte(b[off:off+4])))
-		} else {
-			a.Addresses = append(a.Addresses, netip.AddrFrom16([16]byte(b[off:off+16])))
-		}
-	}
-	return f, nil
+	a.Addresses = addrs
+	return nil
 }
 
 // Checksum computes the checksum of the encoded message b sent from src to dst, treating the

@@ -234,6 +234,9 @@ func TestParseErrors(t *testing.T) {
 		{"count zero with addresses", "31339600 000a1161 c0000264", IPv4, DropCount},
 		{"ipv4 addresses on ipv6 socket", "31339602 000a1161 c0000264 c0000265", IPv6, DropFamily},
 		{"ipv6 address on ipv4 socket", "31346401 00323eb7 20010db8000000000000000000000100", IPv4, DropFamily},
+		// Found by FuzzParse: it would re-encode as a 4 byte IPv4 address.
+		{"ipv4-mapped address on ipv6 socket", "31346401 00323eb7 00000000000000000000ffffc0000264", IPv6, DropFamily},
+		{"ipv4-mapped second address", "31346402 00323eb7 20010db8000000000000000000000100 00000000000000000000ffffc0000264", FamilyUnspec, DropFamily},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,7 +332,7 @@ func TestStrings(t *testing.T) {
 		got = append(got, r.String())
 	}
 	want := []string{"ipv4", "ipv6", "unspec", "rfc5798", "ipv4-no-pseudo-header",
-		"ttl", "version", "type", "length", "count", "checksum", "vrid", "family", "peer", "interval", "own-packet"}
+		"ttl", "version", "type", "length", "count", "checksum", "vrid", "family", "peer", "interval", "own-packet", "addresses"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("strings (-want +got):\n%s", diff)
 	}

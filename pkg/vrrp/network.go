@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 )
 
 // Network is a Node's boundary with the kernel: advertisement sockets, interface state,
@@ -14,6 +15,7 @@ type Network interface {
 	Link(name string) (Link, error)
 	// ListenVRRP opens the advertisement socket of one family on one interface: joined to
 	// the VRRP group, sending with TTL/hop limit 255, reporting TTL and destination.
+	// The Node calls PacketConn.SetVRIDs on it before reading.
 	ListenVRRP(ifname string, f Family) (PacketConn, error)
 	// Announcer opens what announces addresses of family f on an interface:
 	// gratuitous ARP for IPv4, unsolicited neighbour advertisements for IPv6.
@@ -58,18 +60,45 @@ type Link struct {
 	// Up is administratively up with carrier.
 	Up bool
 	// Addrs4 are the IPv4 addresses, primary first; the Node skips its virtual addresses
-	// to find the advertisement source. Primary6 is the IPv6 link-local address.
+	// to find the advertisement source. Primary6 is the IPv6 link-local address
+	// usable as a source, Addrs6 every IPv6 address.
 	Addrs4   []netip.Addr
 	Primary6 netip.Addr
+	Addrs6   []netip.Addr
+}
+
+// Has reports whether a is one of the interface's addresses.
+func (l *Link) Has(a netip.Addr) bool {
+	if a.Is4() {
+		return slices.Contains(l.Addrs4, a)
+	}
+	return slices.Contains(l.Addrs6, a)
 }
 
 // PacketConn is an advertisement socket.
 type PacketConn interface {
-	// ReadFrom reads one message (without IP header). Close makes it return.
-	ReadFrom(b []byte) (n int, info RecvInfo, err error)
+	// ReadBatch reads at least one and at most len(msgs) messages into the
+	// callers' buffers (Message.Buf), blocking until one arrives. Close makes it
+	// return net.ErrClosed. One goroutine reads.
+	ReadBatch(msgs []Message) (int, error)
 	// WriteTo sends one message from src to dst.
 	WriteTo(b []byte, src, dst netip.Addr) error
+	// SetVRIDs admits only VRRPv3 advertisements (version 3, type 1) for these
+	// VRIDs from now on, replacing the previous set. The Linux socket filters in
+	// the kernel (a classic BPF socket filter), so what it discards costs no
+	// system call and is not counted; a PacketConn that cannot filter may admit
+	// more, as the Node checks every message again.
+	SetVRIDs(vrids []uint8) error
 	Close() error
+}
+
+// Message is one received message.
+type Message struct {
+	// Buf is the buffer the message is read into, supplied and reused by the reader.
+	Buf []byte
+	// Data is the VRRP message within Buf, without IP header.
+	Data []byte
+	Info RecvInfo
 }
 
 // RecvInfo is what the IP layer tells about a received message.

@@ -4,19 +4,23 @@ package vrrp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sort"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -28,17 +32,65 @@ const tosInternetworkControl = 0xc0
 
 type linuxNetwork struct {
 	h *netlink.Handle
+	// ns is the network namespace the network was created in; every socket is
+	// opened in it, whichever thread asks.
+	ns netns.NsHandle
+	// watchers are Watch's goroutines, which use h until their context ends.
+	watchers sync.WaitGroup
 }
 
 // NewLinuxNetwork returns the Network of the Linux kernel in the calling thread's
 // network namespace: raw IP sockets for protocol 112, rtnetlink for addresses and
-// links, packet sockets for gratuitous ARP and ICMPv6 sockets for neighbour advertisements.
+// links, packet sockets for gratuitous ARP and ICMPv6 sockets for neighbour
+// advertisements. Sockets it opens later belong to that namespace too, so its
+// user's goroutine need not stay on the thread. Close releases it.
 func NewLinuxNetwork() (Network, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	ns, err := netns.Get()
 	if err != nil {
+		return nil, fmt.Errorf("vrrp: current network namespace: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		_ = ns.Close()
 		return nil, fmt.Errorf("vrrp: netlink: %w", err)
 	}
-	return &linuxNetwork{h: h}, nil
+	return &linuxNetwork{h: h, ns: ns}, nil
+}
+
+// Close releases the netlink handle and the namespace, once the contexts of
+// every Watch have ended.
+func (l *linuxNetwork) Close() error {
+	l.watchers.Wait()
+	l.h.Close()
+	return l.ns.Close()
+}
+
+// inNetns runs f on a thread in the network's namespace, as sockets belong to
+// the namespace of the thread that opens them.
+func (l *linuxNetwork) inNetns(f func() error) error {
+	runtime.LockOSThread()
+	cur, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("vrrp: current network namespace: %w", err)
+	}
+	defer cur.Close()
+	if cur.Equal(l.ns) {
+		runtime.UnlockOSThread()
+		return f()
+	}
+	if err := netns.Set(l.ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("vrrp: enter network namespace: %w", err)
+	}
+	ferr := f()
+	if err := netns.Set(cur); err != nil {
+		// The thread stays locked, so it ends with its goroutine rather
+		// than run others in the wrong namespace.
+		return errors.Join(ferr, fmt.Errorf("vrrp: restore network namespace: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }
 
 func (l *linuxNetwork) Link(name string) (Link, error) {
@@ -76,9 +128,12 @@ func (l *linuxNetwork) linkInfo(lk netlink.Link) (Link, error) {
 	}
 	for _, a := range v6 {
 		ip, ok := netip.AddrFromSlice(a.IP)
-		if ok && ip.IsLinkLocalUnicast() && a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+		if !ok {
+			continue
+		}
+		out.Addrs6 = append(out.Addrs6, ip)
+		if !out.Primary6.IsValid() && ip.IsLinkLocalUnicast() && a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
 			out.Primary6 = ip
-			break
 		}
 	}
 	return out, nil
@@ -121,80 +176,119 @@ func bindToDevice(ifname string) func(network, address string, c syscall.RawConn
 }
 
 func (l *linuxNetwork) ListenVRRP(ifname string, f Family) (PacketConn, error) {
+	return openIn(l, func() (PacketConn, error) { return l.listenVRRP(ifname, f) })
+}
+
+// openIn runs open in the network's namespace.
+func openIn[T any](l *linuxNetwork, open func() (T, error)) (T, error) {
+	var v T
+	err := l.inNetns(func() error {
+		var err error
+		v, err = open()
+		return err
+	})
+	return v, err
+}
+
+// listenVRRP opens the two halves of an advertisement socket: a receiver
+// (recv_linux.go) and a sending socket that admits nothing, so that what it
+// would receive neither queues nor wakes anyone.
+func (l *linuxNetwork) listenVRRP(ifname string, f Family) (PacketConn, error) {
 	ifi, err := l.iface(ifname)
 	if err != nil {
 		return nil, err
 	}
-	lc := net.ListenConfig{Control: bindToDevice(ifname)}
-	switch f {
-	case IPv4:
-		c, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
-		if err != nil {
-			return nil, err
+	if f != IPv4 && f != IPv6 {
+		return nil, fmt.Errorf("vrrp: family %v", f)
+	}
+	r, err := openReceiver(ifi, f)
+	if err != nil {
+		return nil, err
+	}
+	network, laddr := "ip4:112", "0.0.0.0"
+	if f == IPv6 {
+		network, laddr = "ip6:112", "::"
+	}
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		if err := bindToDevice(ifname)(network, address, c); err != nil {
+			return err
 		}
+		var ferr error
+		err := c.Control(func(fd uintptr) { ferr = attachFilter(int(fd), rejectAll) })
+		return errors.Join(err, ferr)
+	}}
+	c, err := lc.ListenPacket(context.Background(), network, laddr)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	var steps []func() error
+	var conn PacketConn
+	if f == IPv4 {
 		p := ipv4.NewPacketConn(c)
-		for _, step := range []func() error{
-			func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()}) },
+		steps = []func() error{
 			func() error { return p.SetMulticastInterface(ifi) },
 			func() error { return p.SetMulticastTTL(TTL) },
 			func() error { return p.SetTTL(TTL) },
 			func() error { return p.SetMulticastLoopback(false) },
 			func() error { return p.SetTOS(tosInternetworkControl) },
-			func() error { return p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
-		} {
-			if err := step(); err != nil {
-				_ = c.Close()
-				return nil, err
-			}
 		}
-		return &conn4{p: p, ifindex: ifi.Index}, nil
-	case IPv6:
-		c, err := lc.ListenPacket(context.Background(), "ip6:112", "::")
-		if err != nil {
-			return nil, err
-		}
+		conn = &conn4{p: p, r: r, ifindex: ifi.Index}
+	} else {
 		p := ipv6.NewPacketConn(c)
-		for _, step := range []func() error{
-			func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()}) },
+		steps = []func() error{
 			func() error { return p.SetMulticastInterface(ifi) },
 			func() error { return p.SetMulticastHopLimit(TTL) },
 			func() error { return p.SetHopLimit(TTL) },
 			func() error { return p.SetMulticastLoopback(false) },
 			func() error { return p.SetTrafficClass(tosInternetworkControl) },
-			func() error {
-				return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
-			},
-		} {
-			if err := step(); err != nil {
-				_ = c.Close()
-				return nil, err
-			}
 		}
-		return &conn6{p: p, ifindex: ifi.Index}, nil
+		conn = &conn6{p: p, r: r, ifindex: ifi.Index}
 	}
-	return nil, fmt.Errorf("vrrp: family %v", f)
+	for _, step := range steps {
+		if err := step(); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
 }
 
+// rejectAll is the socket filter of sockets that only send.
+var rejectAll = func() []bpf.RawInstruction {
+	prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err != nil {
+		panic(err)
+	}
+	return prog
+}()
+
+// conn4 receives through its receiver: a raw IPv4 socket returns the IP
+// header with each message, which gives the TTL and both addresses.
 type conn4 struct {
 	p       *ipv4.PacketConn
+	r       *receiver
 	ifindex int
 }
 
-func (c *conn4) ReadFrom(b []byte) (int, RecvInfo, error) {
-	n, cm, src, err := c.p.ReadFrom(b)
+func (c *conn4) ReadBatch(msgs []Message) (int, error) {
+	k, err := c.r.read(msgs)
 	if err != nil {
-		return 0, RecvInfo{}, err
+		return 0, err
 	}
-	info := RecvInfo{TTL: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		info.Src, _ = netip.AddrFromSlice(ia.IP.To4())
+	for i := range k {
+		b := msgs[i].Buf[:c.r.hdrs[i].Len]
+		info := RecvInfo{TTL: -1, IfIndex: c.ifindex}
+		ihl := 0
+		if len(b) >= ipv4.HeaderLen && b[0]>>4 == 4 {
+			ihl = min(int(b[0]&0x0f)*4, len(b))
+			info.TTL = int(b[8])
+			info.Src = netip.AddrFrom4([4]byte(b[12:16]))
+			info.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+		}
+		msgs[i].Data, msgs[i].Info = b[ihl:], info
 	}
-	if cm != nil {
-		info.TTL = cm.TTL
-		info.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
-		info.IfIndex = cm.IfIndex
-	}
-	return n, info, nil
+	return k, nil
 }
 
 func (c *conn4) WriteTo(b []byte, src, dst netip.Addr) error {
@@ -203,29 +297,65 @@ func (c *conn4) WriteTo(b []byte, src, dst netip.Addr) error {
 	return err
 }
 
-func (c *conn4) Close() error { return c.p.Close() }
+func (c *conn4) SetVRIDs(vrids []uint8) error { return c.r.setVRIDs(vrids) }
 
+func (c *conn4) Close() error { return errors.Join(c.r.Close(), c.p.Close()) }
+
+// conn6 receives through its receiver too. A raw IPv6 socket returns the VRRP message
+// alone: the source comes from the message's name, the hop limit and
+// destination from control messages, parsed in place.
 type conn6 struct {
 	p       *ipv6.PacketConn
+	r       *receiver
 	ifindex int
 }
 
-func (c *conn6) ReadFrom(b []byte) (int, RecvInfo, error) {
-	n, cm, src, err := c.p.ReadFrom(b)
+// oob6 fits IPV6_HOPLIMIT and IPV6_PKTINFO.
+var oob6 = unix.CmsgSpace(4) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+func (c *conn6) ReadBatch(msgs []Message) (int, error) {
+	k, err := c.r.read(msgs)
 	if err != nil {
-		return 0, RecvInfo{}, err
+		return 0, err
 	}
-	info := RecvInfo{TTL: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		a, _ := netip.AddrFromSlice(ia.IP)
-		info.Src = a.WithZone("")
+	for i := range k {
+		h := &c.r.hdrs[i]
+		info := RecvInfo{TTL: -1}
+		if name := c.r.names[i]; h.Hdr.Namelen >= unix.SizeofSockaddrInet6 && name.Family == unix.AF_INET6 {
+			info.Src = netip.AddrFrom16(name.Addr)
+		}
+		oob := c.r.oob[i*oob6:]
+		parseCmsg6(oob[:min(int(h.Hdr.Controllen), len(oob))], &info)
+		msgs[i].Data, msgs[i].Info = msgs[i].Buf[:h.Len], info
 	}
-	if cm != nil {
-		info.TTL = cm.HopLimit
-		info.Dst, _ = netip.AddrFromSlice(cm.Dst)
-		info.IfIndex = cm.IfIndex
+	return k, nil
+}
+
+// parseCmsg6 reads the hop limit and the packet info (destination, interface)
+// from the control messages b without allocating.
+func parseCmsg6(b []byte, info *RecvInfo) {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			return
+		}
+		data := b[unix.CmsgLen(0):l]
+		if h.Level == unix.IPPROTO_IPV6 {
+			switch {
+			case h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+				info.TTL = int(int32(binary.NativeEndian.Uint32(data)))
+			case h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+				info.Dst = netip.AddrFrom16([16]byte(data[:16]))
+				info.IfIndex = int(binary.NativeEndian.Uint32(data[16:20]))
+			}
+		}
+		next := unix.CmsgSpace(l - unix.CmsgLen(0))
+		if next > len(b) {
+			return
+		}
+		b = b[next:]
 	}
-	return n, info, nil
 }
 
 func (c *conn6) WriteTo(b []byte, src, dst netip.Addr) error {
@@ -234,7 +364,9 @@ func (c *conn6) WriteTo(b []byte, src, dst netip.Addr) error {
 	return err
 }
 
-func (c *conn6) Close() error { return c.p.Close() }
+func (c *conn6) SetVRIDs(vrids []uint8) error { return c.r.setVRIDs(vrids) }
+
+func (c *conn6) Close() error { return errors.Join(c.r.Close(), c.p.Close()) }
 
 func (l *linuxNetwork) AddAddress(ifname string, p netip.Prefix) error {
 	lk, err := l.h.LinkByName(ifname)
@@ -272,6 +404,10 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 }
 
 func (l *linuxNetwork) Announcer(ifname string, f Family) (Announcer, error) {
+	return openIn(l, func() (Announcer, error) { return l.announcer(ifname, f) })
+}
+
+func (l *linuxNetwork) announcer(ifname string, f Family) (Announcer, error) {
 	ifi, err := l.iface(ifname)
 	if err != nil {
 		return nil, err
@@ -286,11 +422,7 @@ func (l *linuxNetwork) Announcer(ifname string, f Family) (Announcer, error) {
 			return nil, fmt.Errorf("vrrp: arp socket on %s: %w", ifname, err)
 		}
 		// We only send: a filter that accepts nothing keeps the receive queue empty.
-		prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
-		if err == nil {
-			err = c.SetBPF(prog)
-		}
-		if err != nil {
+		if err := c.SetBPF(rejectAll); err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("vrrp: arp socket filter: %w", err)
 		}
@@ -384,11 +516,11 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 	}
 	const rcvbuf = 1 << 20
 	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
+		Namespace: &l.ns, ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
 		return err
 	}
 	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{
-		ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
+		Namespace: &l.ns, ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
 		close(done)
 		return err
 	}
@@ -409,7 +541,9 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 		}
 		send(NetEvent{Kind: WatchFailed, Err: fmt.Errorf("vrrp: netlink subscription: %w", err)})
 	}
+	l.watchers.Add(1)
 	go func() {
+		defer l.watchers.Done()
 		defer close(done)
 		for {
 			select {

@@ -43,9 +43,9 @@ type nftFilter struct {
 	set4, set6 *nftables.Set
 }
 
-// AcceptFilter creates the table FilterTable in the calling thread's network namespace.
+// AcceptFilter creates the table FilterTable in the network's namespace.
 func (l *linuxNetwork) AcceptFilter() (AcceptFilter, error) {
-	c, err := nftables.New(nftables.AsLasting())
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(int(l.ns)))
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: nftables: %w", err)
 	}

@@ -16,10 +16,11 @@ import (
 // fakeNet is an in-memory Network: tests inject packets and link events and
 // inspect what the node wrote, added, removed and announced.
 type fakeNet struct {
-	mu      sync.Mutex
-	links   map[string]Link
-	conns   map[sockKey]*fakeConn
-	addrs   map[netip.Prefix]bool
+	mu    sync.Mutex
+	links map[string]Link
+	conns map[sockKey]*fakeConn
+	// addrs holds the addresses added, by interface; Link reports them.
+	addrs   map[string]map[netip.Prefix]bool
 	ops     []string // "add PREFIX" / "del PREFIX"
 	ann     []netip.Addr
 	watchCh chan<- NetEvent
@@ -35,7 +36,7 @@ func newFakeNet() *fakeNet {
 			"eth1": {Name: "eth1", Index: 3, Up: true},
 		},
 		conns: map[sockKey]*fakeConn{},
-		addrs: map[netip.Prefix]bool{},
+		addrs: map[string]map[netip.Prefix]bool{},
 	}
 }
 
@@ -47,6 +48,7 @@ type sent struct {
 type fakeConn struct {
 	in     chan rxIn
 	mu     sync.Mutex
+	vrids  []uint8
 	out    []sent
 	closed chan struct{}
 	once   sync.Once
@@ -57,13 +59,22 @@ type rxIn struct {
 	info RecvInfo
 }
 
-func (c *fakeConn) ReadFrom(b []byte) (int, RecvInfo, error) {
+func (c *fakeConn) ReadBatch(msgs []Message) (int, error) {
 	select {
 	case p := <-c.in:
-		return copy(b, p.b), p.info, nil
+		n := copy(msgs[0].Buf, p.b)
+		msgs[0].Data, msgs[0].Info = msgs[0].Buf[:n], p.info
+		return 1, nil
 	case <-c.closed:
-		return 0, RecvInfo{}, net.ErrClosed
+		return 0, net.ErrClosed
 	}
+}
+
+func (c *fakeConn) SetVRIDs(vrids []uint8) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vrids = slices.Clone(vrids)
+	return nil
 }
 
 func (c *fakeConn) WriteTo(b []byte, src, dst netip.Addr) error {
@@ -78,6 +89,12 @@ func (c *fakeConn) Close() error {
 	return nil
 }
 
+func (c *fakeConn) filtered() []uint8 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.vrids)
+}
+
 func (c *fakeConn) sent() []sent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -90,6 +107,17 @@ func (f *fakeNet) Link(name string) (Link, error) {
 	l, ok := f.links[name]
 	if !ok {
 		return Link{}, errors.New("no such interface")
+	}
+	l.Addrs4 = slices.Clone(l.Addrs4)
+	if l.Primary6.IsValid() {
+		l.Addrs6 = []netip.Addr{l.Primary6}
+	}
+	for p := range f.addrs[name] {
+		if p.Addr().Is4() {
+			l.Addrs4 = append(l.Addrs4, p.Addr())
+		} else {
+			l.Addrs6 = append(l.Addrs6, p.Addr())
+		}
 	}
 	return l, nil
 }
@@ -115,18 +143,21 @@ func (a fakeAnnouncer) Close() error { return nil }
 
 func (f *fakeNet) Announcer(string, Family) (Announcer, error) { return fakeAnnouncer{f}, nil }
 
-func (f *fakeNet) AddAddress(_ string, p netip.Prefix) error {
+func (f *fakeNet) AddAddress(ifname string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.addrs[p] = true
+	if f.addrs[ifname] == nil {
+		f.addrs[ifname] = map[netip.Prefix]bool{}
+	}
+	f.addrs[ifname][p] = true
 	f.ops = append(f.ops, "add "+p.String())
 	return nil
 }
 
-func (f *fakeNet) DelAddress(_ string, p netip.Prefix) error {
+func (f *fakeNet) DelAddress(ifname string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.addrs, p)
+	delete(f.addrs[ifname], p)
 	f.ops = append(f.ops, "del "+p.String())
 	return nil
 }
@@ -141,7 +172,12 @@ func (f *fakeNet) Watch(_ context.Context, ch chan<- NetEvent) error {
 func (f *fakeNet) has(p netip.Prefix) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.addrs[p]
+	for _, as := range f.addrs {
+		if as[p] {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *fakeNet) announced() int {
@@ -206,6 +242,16 @@ func startFake(t *testing.T, f *fakeNet, cfg *Config) *runningFake {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rf := runFake(t, f, n)
+	// Wait until Run has opened the sockets.
+	waitUntil(t, "sockets open", func() bool { return f.conn("eth0", cfg.Instances[0].Family) != nil })
+	return rf
+}
+
+// runFake runs an already built node on f until the test ends.
+func runFake(t *testing.T, f *fakeNet, n *Node) *runningFake {
+	t.Helper()
+	n.net = f
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- n.Run(ctx) }()
@@ -221,8 +267,6 @@ func startFake(t *testing.T, f *fakeNet, cfg *Config) *runningFake {
 		return runErr
 	}
 	t.Cleanup(func() { _ = rf.stop() })
-	// Wait until Run has opened the sockets.
-	waitUntil(t, "sockets open", func() bool { return f.conn("eth0", cfg.Instances[0].Family) != nil })
 	return rf
 }
 
@@ -281,13 +325,14 @@ func TestNodeMastershipAndStop(t *testing.T) {
 	}
 
 	// The engine lowers the priority; the next adverts carry it.
-	if err := n.AdjustPriority("front", -30); err != nil {
+	if err := n.AdjustPriority(context.Background(), "front", -30); err != nil {
 		t.Fatal(err)
 	}
-	if adv, _ := lastAdvert(t, f, IPv4); adv.Priority != 70 {
-		t.Errorf("priority after AdjustPriority(-30) = %d, want 70", adv.Priority)
-	}
-	if err := n.AdjustPriority("nope", -1); !errors.Is(err, ErrUnknownInstance) {
+	waitUntil(t, "advert at priority 70 after AdjustPriority(-30)", func() bool {
+		adv, _ := lastAdvert(t, f, IPv4)
+		return adv.Priority == 70
+	})
+	if err := n.AdjustPriority(context.Background(), "nope", -1); !errors.Is(err, ErrUnknownInstance) {
 		t.Errorf("AdjustPriority(unknown) = %v", err)
 	}
 
@@ -306,7 +351,7 @@ func TestNodeMastershipAndStop(t *testing.T) {
 	if f.has(vip4) {
 		t.Error("VIP left after stop")
 	}
-	if err := n.AdjustPriority("front", 0); !errors.Is(err, ErrNotRunning) {
+	if err := n.AdjustPriority(context.Background(), "front", 0); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("AdjustPriority after Run = %v, want ErrNotRunning", err)
 	}
 	if err := n.Run(context.Background()); !errors.Is(err, ErrAlreadyRun) {

@@ -24,16 +24,29 @@ type Set struct {
 // NewSet builds machines for instances (validated by the caller) and sync groups, which
 // name instances by InstanceConfig.Name.
 func NewSet(instances []*InstanceConfig, groups []SyncGroup) (*Set, error) {
+	machines := make([]*Machine, len(instances))
+	for i, ic := range instances {
+		machines[i] = NewMachine(ic)
+	}
+	return assembleSet(machines, groups)
+}
+
+// assembleSet groups machines, keeping their state: a Node regroups the machines
+// it keeps across a configuration update with it.
+func assembleSet(machines []*Machine, groups []SyncGroup) (*Set, error) {
 	s := &Set{byID: map[InstanceID]*Machine{}, groupOf: map[*Machine][]int{}}
 	byName := map[string][]*Machine{}
-	for _, ic := range instances {
-		m := NewMachine(ic)
+	var names []string
+	for _, m := range machines {
 		if _, dup := s.byID[m.ID()]; dup {
 			return nil, fmt.Errorf("vrrp: instance %v defined twice", m.ID())
 		}
 		s.byID[m.ID()] = m
 		s.machines = append(s.machines, m)
-		byName[ic.Name] = append(byName[ic.Name], m)
+		if byName[m.ID().Name] == nil {
+			names = append(names, m.ID().Name)
+		}
+		byName[m.ID().Name] = append(byName[m.ID().Name], m)
 	}
 	inGroup := map[string]bool{}
 	for _, g := range groups {
@@ -51,10 +64,9 @@ func NewSet(instances []*InstanceConfig, groups []SyncGroup) (*Set, error) {
 		}
 		s.addGroup(g.Name, members)
 	}
-	for _, ic := range instances {
-		if ms := byName[ic.Name]; len(ms) > 1 && !inGroup[ic.Name] {
-			inGroup[ic.Name] = true
-			s.addGroup(ic.Name, ms)
+	for _, name := range names {
+		if ms := byName[name]; len(ms) > 1 && !inGroup[name] {
+			s.addGroup(name, ms)
 		}
 	}
 	return s, nil
@@ -86,21 +98,30 @@ func (s *Set) Deadline() time.Time {
 	return d
 }
 
-// Start starts every machine.
+// Start starts every machine still in Initialize; a member of a group that
+// started as master (an owner) takes its group along.
 func (s *Set) Start(now time.Time) []Action {
 	var acts []Action
 	for _, m := range s.machines {
 		acts = append(acts, s.sync(now, m, m.Start(now))...)
 	}
-	// A member that started as master (an owner) takes its group along.
-	for _, members := range s.groups {
-		for _, m := range members {
-			if m.State() == Master {
-				for _, o := range members {
-					acts = append(acts, o.force(now, Master, m.ID().String())...)
-				}
-				break
-			}
+	for gi := range s.groups {
+		acts = append(acts, s.reconcileGroup(now, gi)...)
+	}
+	return acts
+}
+
+// Regroup reconciles every group after the membership changed, as SetFault does
+// for one: a member with a fault of its own faults the others, otherwise a master
+// takes its group along. A machine left in no group loses the group's fault.
+func (s *Set) Regroup(now time.Time) []Action {
+	var acts []Action
+	for gi := range s.groups {
+		acts = append(acts, s.reconcileGroup(now, gi)...)
+	}
+	for _, m := range s.machines {
+		if len(s.groupOf[m]) == 0 {
+			acts = append(acts, s.sync(now, m, m.SetFault(now, groupFault, false))...)
 		}
 	}
 	return acts
@@ -145,25 +166,42 @@ func (s *Set) SetFault(now time.Time, id InstanceID, source string, fault bool) 
 	}
 	acts := s.sync(now, m, m.SetFault(now, source, fault))
 	for _, gi := range s.groupOf[m] {
-		members := s.groups[gi]
-		own := s.ownFault(members)
-		for _, o := range members {
-			acts = append(acts, o.SetFault(now, groupFault, own)...)
-		}
-		if own {
-			continue
-		}
-		// Back from a fault: an owner that became master takes the group along.
-		for _, o := range members {
-			if o.State() == Master {
-				for _, x := range members {
-					acts = append(acts, x.force(now, Master, o.ID().String())...)
-				}
-				break
+		acts = append(acts, s.reconcileGroup(now, gi)...)
+	}
+	return acts
+}
+
+// reconcileGroup puts every member of group gi in Fault while one has a fault of
+// its own; otherwise a member that is master (an owner back from a fault, or after
+// a regroup) takes the others along.
+func (s *Set) reconcileGroup(now time.Time, gi int) []Action {
+	members := s.groups[gi]
+	own := s.ownFault(members)
+	var acts []Action
+	for _, o := range members {
+		acts = append(acts, o.SetFault(now, groupFault, own)...)
+	}
+	if own {
+		return acts
+	}
+	for _, o := range members {
+		if o.State() == Master {
+			for _, x := range members {
+				acts = append(acts, x.force(now, Master, o.ID().String())...)
 			}
+			break
 		}
 	}
 	return acts
+}
+
+// SetPriorityDeltaOf sets a priority adjustment on the machine of id.
+func (s *Set) SetPriorityDeltaOf(now time.Time, id InstanceID, source string, delta int) []Action {
+	m := s.byID[id]
+	if m == nil {
+		return nil
+	}
+	return s.sync(now, m, m.SetPriorityDelta(now, source, delta))
 }
 
 // SetPriorityDelta sets a priority adjustment on every machine named name (both families).

@@ -12,7 +12,11 @@
 // advertisement as master (the transition) to the virtual address being
 // present and to its first gratuitous ARP / neighbour advertisement. Last,
 // it measures the CPU an idle master with -instances instances at 0.1 s
-// adverts uses (utime+stime of every process in its namespace over -cpu).
+// adverts uses (utime+stime of every process in its namespace over -cpu),
+// and, for each kind of -floods, the CPU of a master and a backup while the
+// client floods them with -flood-rate forged adverts per second for -flood
+// (for a VRID neither has, and for theirs at a lower priority), with the
+// number of adverts the master sent meanwhile.
 //
 // It needs root. Run it with: go run ./test/bench/vrrp
 package main
@@ -44,12 +48,15 @@ type options struct {
 	ping      time.Duration
 	cpu       time.Duration
 	instances int
+	floodFor  time.Duration
+	floodRate int
+	floods    []string
 	verbose   bool
 }
 
 func main() {
 	var o options
-	var impls, adverts, scenarios string
+	var impls, adverts, scenarios, floods string
 	flag.IntVar(&o.runs, "n", 3, "runs per row (the median is reported)")
 	flag.StringVar(&impls, "impl", "keepalived,seesawd", "implementations to measure")
 	flag.StringVar(&adverts, "adverts", "100ms,1s", "advertisement intervals")
@@ -58,11 +65,17 @@ func main() {
 	flag.DurationVar(&o.ping, "ping", 10*time.Millisecond, "echo request interval")
 	flag.DurationVar(&o.cpu, "cpu", 20*time.Second, "idle-master CPU sampling time (0 skips)")
 	flag.IntVar(&o.instances, "instances", 100, "instances on the idle master")
+	flag.DurationVar(&o.floodFor, "flood", 10*time.Second, "flood CPU sampling time (0 skips)")
+	flag.IntVar(&o.floodRate, "flood-rate", 50000, "forged adverts per second in a flood")
+	flag.StringVar(&floods, "floods", floodOtherVRID+","+floodLower, "floods: "+floodOtherVRID+" (VRID 99), "+floodLower+" (VRID 51, priority 50)")
 	flag.BoolVar(&o.verbose, "v", false, "log every run")
 	flag.Parse()
 	o.impls = strings.Split(impls, ",")
 	if scenarios != "" {
 		o.scenarios = strings.Split(scenarios, ",")
+	}
+	if floods != "" {
+		o.floods = strings.Split(floods, ",")
 	}
 	for _, a := range strings.Split(adverts, ",") {
 		d, err := time.ParseDuration(a)
@@ -181,7 +194,27 @@ func run(ctx context.Context, o options) error {
 			cpus = append(cpus, c)
 		}
 	}
-	report(os.Stdout, o, rows, cpus, unavailable)
+	var floodRows []floodRow
+	if o.floodFor > 0 {
+		for _, kind := range o.floods {
+			for _, impl := range o.impls {
+				spk, ok := speakers[impl]
+				if !ok {
+					continue
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r, err := flood(ctx, spk, kind, o.floodRate, o.floodFor)
+				if err != nil {
+					r.err = err
+					fmt.Fprintf(os.Stderr, "%s %s flood: %v\n", impl, kind, err)
+				}
+				floodRows = append(floodRows, r)
+			}
+		}
+	}
+	report(os.Stdout, o, rows, cpus, floodRows, unavailable)
 	return nil
 }
 
@@ -387,22 +420,22 @@ func advName(d time.Duration) string {
 	return fmt.Sprintf("%dms", int(d/time.Millisecond))
 }
 
-func report(w io.Writer, o options, rows []*row, cpus []cpuRow, unavailable map[string]string) {
+func report(w io.Writer, o options, rows []*row, cpus []cpuRow, floods []floodRow, unavailable map[string]string) {
 	if len(rows) > 0 {
 		failoverReport(w, o, rows)
 	}
 	cpuReport(w, o, cpus)
+	floodReport(w, o, floods)
 	for impl, why := range unavailable {
 		fmt.Fprintf(w, "\n%s not measured: %s\n", impl, why)
 	}
-	fmt.Fprintf(w, "\nvrrp-bench: %s\n", strings.Join(summary(o, rows, cpus, unavailable), " "))
+	fmt.Fprintf(w, "\nvrrp-bench: %s\n", strings.Join(summary(o, rows, cpus, floods, unavailable), " "))
 }
 
 func failoverReport(w io.Writer, o options, rows []*row) {
 	fmt.Fprintf(w, "VRRP failover, client-seen gap (longest silence of a %v ICMP echo stream to the %s VIP), %d runs per row\n\n",
 		o.ping, o.family, o.runs)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "implementation\tscenario\tadvert\tgap median s\tmin s\tmax s\truns ok\t")
+	tw := newTable(w, "implementation\tscenario\tadvert\tgap median s\tmin s\tmax s\truns ok\t")
 	for _, r := range rows {
 		m, lo, hi := stats(r.gaps)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t\n", r.impl, r.scenario, advName(r.advert), secs(m), secs(lo), secs(hi),
@@ -411,8 +444,7 @@ func failoverReport(w io.Writer, o options, rows []*row) {
 	_ = tw.Flush()
 
 	fmt.Fprintf(w, "\nAfter the transition (lb2's first advert as master, packet socket on lb2): VIP present (netlink) and first GARP/NA sent, ms, over all runs\n\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "implementation\tVIP median\tmin\tmax\tGARP/NA median\tmin\tmax\t")
+	tw = newTable(w, "implementation\tVIP median\tmin\tmax\tGARP/NA median\tmin\tmax\t")
 	for _, impl := range o.impls {
 		var vips, garps []time.Duration
 		for _, r := range rows {
@@ -430,11 +462,17 @@ func failoverReport(w io.Writer, o options, rows []*row) {
 	_ = tw.Flush()
 }
 
+// newTable returns a right-aligned table writer with its header written.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
 func cpuReport(w io.Writer, o options, cpus []cpuRow) {
 	if len(cpus) > 0 {
 		fmt.Fprintf(w, "\nIdle master CPU, 0.1 s adverts, utime+stime of all its processes over %v (%% of one core)\n\n", o.cpu)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "implementation\tinstances\tcpu %\tadverts/s seen\t")
+		tw := newTable(w, "implementation\tinstances\tcpu %\tadverts/s seen\t")
 		for _, c := range cpus {
 			if c.err != nil {
 				fmt.Fprintf(tw, "%s\t%d\terror\t-\t\n", c.impl, c.instances)
@@ -446,9 +484,27 @@ func cpuReport(w io.Writer, o options, cpus []cpuRow) {
 	}
 }
 
+func floodReport(w io.Writer, o options, floods []floodRow) {
+	if len(floods) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nFlood of %d forged adverts/s from the client for %v: CPU of each node's processes (%% of one core) and adverts the master sent\n\n",
+		o.floodRate, o.floodFor)
+	tw := newTable(w, "implementation\tflood\tsent/s\tmaster cpu %\tbackup cpu %\tmaster adverts\t(one per interval)\tVIP at the end on\t")
+	for _, f := range floods {
+		if f.err != nil {
+			fmt.Fprintf(tw, "%s\t%s\terror\t-\t-\t-\t-\t-\t\n", f.impl, f.kind)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%.1f\t%d\t%d\t%s\t\n", f.impl, f.kind, f.rate, f.master, f.backup,
+			f.adverts, f.expected, f.holders)
+	}
+	_ = tw.Flush()
+}
+
 // summary returns the machine-readable key=value pairs: seesawd's
 // unprefixed, other implementations' prefixed with their name.
-func summary(o options, rows []*row, cpus []cpuRow, unavailable map[string]string) []string {
+func summary(o options, rows []*row, cpus []cpuRow, floods []floodRow, unavailable map[string]string) []string {
 	var kv []string
 	for _, impl := range o.impls {
 		prefix := impl + "_"
@@ -479,6 +535,14 @@ func summary(o options, rows []*row, cpus []cpuRow, unavailable map[string]strin
 		for _, c := range cpus {
 			if c.impl == impl && c.err == nil {
 				kv = append(kv, fmt.Sprintf("%scpu%d=%.2f", prefix, c.instances, c.percent))
+			}
+		}
+		for _, f := range floods {
+			if f.impl == impl && f.err == nil {
+				k := strings.ReplaceAll(f.kind, "-", "_")
+				kv = append(kv, fmt.Sprintf("%sflood_%s_master=%.1f", prefix, k, f.master),
+					fmt.Sprintf("%sflood_%s_backup=%.1f", prefix, k, f.backup),
+					fmt.Sprintf("%sflood_%s_adverts=%d", prefix, k, f.adverts))
 			}
 		}
 		if why, ok := unavailable[impl]; ok && why != "" {
