@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -125,7 +126,7 @@ func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
 		d.engine, err = engine.New(engine.Options{
 			Kernel:      d.ipvs,
 			Checks:      d.checks,
-			VRRP:        vrrpAdapter{d.node},
+			VRRP:        d.node,
 			Logger:      log.Named("engine"),
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
@@ -140,6 +141,13 @@ func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
 
 func (d *seesawd) close() {
 	start := time.Now()
+	// A stop that hangs is a bug: say where, then let the caller exit.
+	stuck := time.AfterFunc(5*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		d.log.Error("shutdown is taking more than 5s", zap.String("goroutines", string(buf[:n])))
+	})
+	defer stuck.Stop()
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
