@@ -45,9 +45,9 @@ func (l layout) keepalived(bump map[[2]int]int) string {
 	var b strings.Builder
 	b.WriteString("global_defs {\n  router_id bench\n}\n")
 	for i := range l.services {
-		fmt.Fprintf(&b, "virtual_server %v 80 {\n  delay_loop 10\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n", l.vip(i))
+		fmt.Fprintf(&b, "virtual_server %v 80 {\n  delay_loop 60\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n", l.vip(i))
 		for j := range l.backends {
-			fmt.Fprintf(&b, "  real_server %v %d {\n    weight %d\n    TCP_CHECK {\n      connect_timeout 2\n    }\n  }\n",
+			fmt.Fprintf(&b, "  real_server %v %d {\n    weight %d\n    TCP_CHECK {\n      connect_timeout 5\n    }\n  }\n",
 				l.backend(j), l.port(i), l.weight(i, j, bump))
 		}
 		b.WriteString("}\n")

@@ -7,8 +7,8 @@
 //     operations issued, the time to programmed, and whether the services'
 //     counters survived (they do only if nothing was recreated);
 //   - a health transition to the kernel applying it (p99);
-//   - steady state with 10,000 TCP checks every 10 s: resident memory, CPU,
-//     and the time each resync takes.
+//   - steady state with 10,000 TCP checks every 60 s (keepalived's default
+//     delay_loop): resident memory, CPU, and the time each resync takes.
 //
 // The host part runs the engine in process on an in-memory kernel: reload
 // (config file read, parse, validation, the health checks' Update and the
@@ -83,7 +83,7 @@ func main() {
 	flag.IntVar(&o.backends, "backends", 10, "backends per service")
 	flag.IntVar(&o.reloads, "reloads", 5, "reload rounds")
 	flag.IntVar(&o.flips, "flips", 1000, "health transitions measured")
-	flag.DurationVar(&o.steady, "steady", 30*time.Second, "steady-state sampling time")
+	flag.DurationVar(&o.steady, "steady", 60*time.Second, "steady-state sampling time (a whole check interval)")
 	flag.StringVar(&o.seesawd, "seesawd", "bin/seesawd", "seesawd binary (built by make bench-engine)")
 	flag.StringVar(&o.part, "part", "all", "all, host or vm (the VM part runs inside the lab)")
 	cpuprofile := flag.String("cpuprofile", "", "write the host part's CPU profile to `file`")
