@@ -48,7 +48,13 @@ type sockConn struct {
 	mm       [2]mmsghdr
 }
 
-func dial(cfg *Config) (Conn, error) {
+// dial opens the Client's socket and looks the IPVS family up.
+func dial(cfg *Config) (Conn, error) { return dialSock(cfg, true) }
+
+// dialDump opens an extra DumpAll socket, which needs no family lookup.
+func dialDump(cfg *Config) (Conn, error) { return dialSock(cfg, false) }
+
+func dialSock(cfg *Config, lookup bool) (Conn, error) {
 	nsfd := cfg.NetNS
 	if cfg.NetNSPath != "" {
 		f, err := os.Open(cfg.NetNSPath)
@@ -68,7 +74,9 @@ func dial(cfg *Config) (Conn, error) {
 		return nil, fmt.Errorf("ipvs: eventfd: %w", err)
 	}
 	c := &sockConn{fd: fd, efd: efd}
-	c.famID, c.famErr = lookupFamily(nsfd, u.IPVS_GENL_NAME)
+	if lookup {
+		c.famID, c.famErr = lookupFamily(nsfd, u.IPVS_GENL_NAME)
+	}
 	c.pfd = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
 	return c, nil
 }

@@ -4,6 +4,8 @@ package ipvs
 
 import "errors"
 
-func dial(*Config) (Conn, error) {
-	return nil, errors.New("ipvs: IPVS exists only on Linux")
-}
+var errNotLinux = errors.New("ipvs: IPVS exists only on Linux")
+
+func dial(*Config) (Conn, error) { return nil, errNotLinux }
+
+func dialDump(*Config) (Conn, error) { return nil, errNotLinux }
