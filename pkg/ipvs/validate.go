@@ -81,11 +81,21 @@ func checkAddr(what string, a netip.Addr, f Family) error {
 }
 
 // checkService validates s for a request and returns its family. Only the
-// identity is checked unless full is set (a create or update).
+// identity is checked unless full is set (a create or update), and only as
+// far as the kernel needs to find the service: one another tool created
+// with an odd protocol can still be read and removed.
 func checkService(s *Service, full bool) (Family, error) {
 	f := s.family()
 	if f.addrLen() == 0 {
 		return 0, invalid("unsupported address family %v", f)
+	}
+	if s.FWMark == 0 {
+		if err := checkAddr("service", s.Address, f); err != nil {
+			return 0, err
+		}
+	}
+	if !full {
+		return f, nil
 	}
 	switch s.Protocol {
 	case TCP, UDP, SCTP:
@@ -95,14 +105,6 @@ func checkService(s *Service, full bool) (Family, error) {
 		}
 	default:
 		return 0, invalid("protocol %v is none of tcp, udp, sctp", s.Protocol)
-	}
-	if s.FWMark == 0 {
-		if err := checkAddr("service", s.Address, f); err != nil {
-			return 0, err
-		}
-	}
-	if !full {
-		return f, nil
 	}
 	if len(s.Scheduler) >= u.IP_VS_SCHEDNAME_MAXLEN {
 		return 0, invalid("scheduler name %q too long", s.Scheduler)
