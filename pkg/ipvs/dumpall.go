@@ -37,16 +37,17 @@ func (c *Client) DumpAll(ctx context.Context) ([]ServiceDestinations, error) {
 	socks := append([]*sock{&c.main}, c.extra...)
 	workers := min(len(socks), len(svcs))
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// A failure stops the workers between two dumps; no derived context,
+	// whose AfterFunc would cost two allocations per dump.
 	var (
 		next     atomic.Int64
+		stop     atomic.Bool
 		firstErr error
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 	)
 	work := func(k *sock) {
-		for {
+		for !stop.Load() {
 			i := int(next.Add(1)) - 1
 			if i >= len(svcs) {
 				return
@@ -60,7 +61,7 @@ func (c *Client) DumpAll(ctx context.Context) ([]ServiceDestinations, error) {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err
-					cancel()
+					stop.Store(true)
 				}
 				mu.Unlock()
 				return

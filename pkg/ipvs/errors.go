@@ -92,7 +92,7 @@ func hint(op string, errno syscall.Errno, s *Service, d *Destination) string {
 			return "a destination of another family than its service's is refused while a sync daemon runs"
 		}
 		if op == opCreateDestination {
-			return "the kernel takes only a unicast or local address, and none while the namespace's lo is down"
+			return "the kernel takes only a unicast or local address, and none in a namespace whose lo has never been up"
 		}
 	case errno == syscall.ERANGE && (op == opCreateDestination || op == opUpdateDestination):
 		return "weight above 2147483647, or lower threshold above the upper"

@@ -1,9 +1,9 @@
 package main
 
 // implementations lists what the benchmark measures, seesaw's modes first.
-func implementations() ([]impl, error) {
+func implementations(dumpSockets int) ([]impl, error) {
 	var out []impl
-	ss, err := seesawImpls()
+	ss, err := seesawImpls(dumpSockets)
 	if err != nil {
 		return nil, err
 	}

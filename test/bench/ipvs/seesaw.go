@@ -17,22 +17,39 @@ func seesawDest(w work, i, j int) ipvs.Destination {
 	return ipvs.Destination{Address: d.Addr(), Port: d.Port(), Forward: ipvs.Masquerade, Weight: 1}
 }
 
-// seesawImpls measures pkg/ipvs twice: every change in one Apply call
-// (batched), and one call per change like the peers.
-func seesawImpls() ([]impl, error) {
-	c, err := ipvs.New(nil)
+// seesawImpls measures pkg/ipvs twice: the way seesawd uses it (batched:
+// every change in one Apply call, the dump with DumpAll over
+// dumpSockets sockets), and one call per change like the peers (single:
+// one socket, Services then Destinations for each).
+func seesawImpls(dumpSockets int) ([]impl, error) {
+	c, err := ipvs.New(&ipvs.Config{DumpSockets: dumpSockets})
+	if err != nil {
+		return nil, fmt.Errorf("pkg/ipvs: %w", err)
+	}
+	c1, err := ipvs.New(&ipvs.Config{DumpSockets: 1})
 	if err != nil {
 		return nil, fmt.Errorf("pkg/ipvs: %w", err)
 	}
 	ctx := context.Background()
-	dump := func() (int, int, error) {
-		svcs, err := c.Services(ctx)
+	dumpAll := func() (int, int, error) {
+		all, err := c.DumpAll(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		n := 0
+		for _, sd := range all {
+			n += len(sd.Destinations)
+		}
+		return len(all), n, nil
+	}
+	dumpEach := func() (int, int, error) {
+		svcs, err := c1.Services(ctx)
 		if err != nil {
 			return 0, 0, err
 		}
 		n := 0
 		for _, s := range svcs {
-			ds, err := c.Destinations(ctx, s)
+			ds, err := c1.Destinations(ctx, s)
 			if err != nil {
 				return 0, 0, err
 			}
@@ -60,7 +77,7 @@ func seesawImpls() ([]impl, error) {
 			}
 			return apply(ops)
 		},
-		dump: dump,
+		dump: dumpAll,
 		remove: func(w work) error {
 			ops := make([]ipvs.Op, 0, len(w.services))
 			for i := range w.services {
@@ -74,21 +91,21 @@ func seesawImpls() ([]impl, error) {
 		create: func(w work) error {
 			for i := range w.services {
 				s := seesawService(w, i)
-				if err := c.CreateService(ctx, s); err != nil {
+				if err := c1.CreateService(ctx, s); err != nil {
 					return err
 				}
 				for j := range w.dests[i] {
-					if err := c.CreateDestination(ctx, s, seesawDest(w, i, j)); err != nil {
+					if err := c1.CreateDestination(ctx, s, seesawDest(w, i, j)); err != nil {
 						return err
 					}
 				}
 			}
 			return nil
 		},
-		dump: dump,
+		dump: dumpEach,
 		remove: func(w work) error {
 			for i := range w.services {
-				if err := c.RemoveService(ctx, seesawService(w, i)); err != nil {
+				if err := c1.RemoveService(ctx, seesawService(w, i)); err != nil {
 					return err
 				}
 			}
