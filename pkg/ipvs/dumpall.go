@@ -35,7 +35,7 @@ func (c *Client) DumpAll(ctx context.Context) ([]ServiceDestinations, error) {
 	out := make([]ServiceDestinations, len(svcs))
 	gone := make([]bool, len(svcs))
 	socks := append([]*sock{&c.main}, c.extra...)
-	workers := min(len(socks), len(svcs))
+	workers := max(min(len(socks), len(svcs)), 1)
 
 	// A failure stops the workers between two dumps; no derived context,
 	// whose AfterFunc would cost two allocations per dump.

@@ -81,10 +81,6 @@ func putU32(b []byte, typ uint16, v uint32) []byte {
 	return ne.AppendUint32(attrHdr(b, typ, 4), v)
 }
 
-func putBytes(b []byte, typ uint16, v []byte) []byte {
-	return pad4(append(attrHdr(b, typ, len(v)), v...))
-}
-
 // putString appends a NUL-terminated string attribute.
 func putString(b []byte, typ uint16, s string) []byte {
 	b = attrHdr(b, typ, len(s)+1)

@@ -227,11 +227,13 @@ func (k *Kernel) Unblock() {
 }
 
 // SetLatency makes each reply readable only d after its request was sent
-// (for a dump, after the part before it was read).
+// (for a dump, after the part before it was read). It applies to the
+// replies already queued too: SetLatency(0) releases them.
 func (k *Kernel) SetLatency(d time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.latency = d
+	k.wakeAll()
 }
 
 // StallReplies holds back the replies to the next n sendmsg calls on any
@@ -523,7 +525,9 @@ type dump struct {
 
 // startDump sets up a dump, consuming one use of the matching knobs.
 func (k *Kernel) startDump(c *Conn, seq uint32, cmd uint8, svcAttr []byte) *dump {
-	d := &dump{seq: seq, cmd: cmd, reply: cmd - 3, svcAttr: append([]byte(nil), svcAttr...),
+	reply := map[uint8]uint8{u.IPVS_CMD_GET_SERVICE: u.IPVS_CMD_NEW_SERVICE, u.IPVS_CMD_GET_DEST: u.IPVS_CMD_NEW_DEST,
+		u.IPVS_CMD_GET_DAEMON: u.IPVS_CMD_NEW_DAEMON}[cmd]
+	d := &dump{seq: seq, cmd: cmd, reply: reply, svcAttr: append([]byte(nil), svcAttr...),
 		miss: map[dumpKey]bool{}, repeat: map[dumpKey]bool{}}
 	if c.admin {
 		return d
@@ -643,7 +647,7 @@ type Conn struct {
 
 type datagram struct {
 	b    []byte
-	at   time.Time // readable from
+	sent time.Time // readable from sent + the kernel's latency
 	part bool      // a part of the dump in progress
 }
 
@@ -708,12 +712,9 @@ func (k *Kernel) mangled(ds [][]byte) [][]byte {
 }
 
 func (c *Conn) enqueue(ds [][]byte, part bool) {
-	at := time.Now()
-	if !c.admin {
-		at = at.Add(c.k.latency)
-	}
+	now := time.Now()
 	for _, d := range ds {
-		c.queue = append(c.queue, datagram{b: d, at: at, part: part})
+		c.queue = append(c.queue, datagram{b: d, sent: now, part: part})
 	}
 	c.wake()
 }
@@ -738,7 +739,11 @@ func (c *Conn) Receive(b []byte) (int, error) {
 		now := time.Now()
 		var wait time.Duration = -1
 		if len(c.queue) > 0 && (!k.blocked || c.admin) {
-			if d := c.queue[0]; !now.Before(d.at) {
+			at := c.queue[0].sent
+			if !c.admin {
+				at = at.Add(k.latency)
+			}
+			if d := c.queue[0]; !now.Before(at) {
 				c.queue = c.queue[1:]
 				if d.part && c.dump != nil {
 					next := k.dumpPart(c)
@@ -753,7 +758,7 @@ func (c *Conn) Receive(b []byte) (int, error) {
 				}
 				return copy(b, d.b), nil
 			} else {
-				wait = d.at.Sub(now)
+				wait = at.Sub(now)
 			}
 		}
 		if !c.deadline.IsZero() {
