@@ -646,7 +646,7 @@ func (c *Client) destOp(ctx context.Context, op string, cmd uint8, s *Service, d
 // a single destination, so this is also how to confirm that one is gone).
 //
 // The kernel fills each part of a dump under its IPVS mutex, so the
-// destinations of a service that fit one part (about 20) are a consistent
+// destinations of a service that fit one part (about 10) are a consistent
 // view; longer lists may repeat or miss entries under concurrent changes,
 // and a repeat is reported as for Services.
 func (c *Client) Destinations(ctx context.Context, s Service) ([]Destination, error) {

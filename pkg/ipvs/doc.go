@@ -78,7 +78,7 @@
 // entry cannot be seen at all. So a caller must confirm an absence before
 // acting on it: Client.Service reads one service with one request, and
 // Client.Destinations lists one service's destinations (the kernel has no
-// request for a single destination; a list of up to about 20 fits one
+// request for a single destination; a list of up to about 10 fits one
 // part, which the kernel fills under its mutex, and is consistent).
 // ErrDumpInterrupted remains for a kernel that does set NLM_F_DUMP_INTR.
 //

@@ -71,12 +71,14 @@ func bigSvc(i int) ipvs.Service {
 
 func createServices(t *testing.T, c *ipvs.Client, from, n int) {
 	t.Helper()
-	var ops []ipvs.Op
-	for i := from; i < from+n; i++ {
-		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: bigSvc(i)})
-	}
-	mustApply(t, c, ops)
+	mustApply(t, c, serviceOps(ipvs.OpCreateService, bigSvc, from, n))
 }
+
+// spreadSvc(k), for k < 100, are services whose last address bytes cover
+// all 256 values: the kernel hashes a service by its address's last byte
+// XOR a per-namespace constant, so consecutive addresses can all land
+// ahead of a dump's position, or all behind it; these land on both sides.
+func spreadSvc(k int) ipvs.Service { return bigSvc(6000 + 3*k) }
 
 // TestIntegrationDeadlines gives a 5,000-service dump and a 6,000-op Apply
 // deadlines far shorter than they take: each stops with
@@ -100,10 +102,7 @@ func TestIntegrationDeadlines(t *testing.T) {
 		t.Fatalf("next dump: %d services, %v", len(full), err)
 	}
 
-	var ops []ipvs.Op
-	for i := 5000; i < 11000; i++ {
-		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: bigSvc(i)})
-	}
+	ops := serviceOps(ipvs.OpCreateService, bigSvc, 5000, 6000)
 	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Millisecond)
 	start = time.Now()
 	errs, err := l.c.Apply(ctx, ops)
@@ -160,10 +159,10 @@ func TestIntegrationDumpUnderChange(t *testing.T) {
 		change func(t *testing.T)
 		repeat bool // an ErrDumpInconsistent is expected
 	}{
-		{"create here", func(t *testing.T) { createServices(t, l.c, 5000, 100) }, true},
-		{"remove here", func(t *testing.T) { removeServices(t, l.c, 5000, 100) }, false},
-		{"create in another namespace", func(t *testing.T) { createServices(t, other.c, 5000, 100) }, true},
-		{"remove in another namespace", func(t *testing.T) { removeServices(t, other.c, 5000, 100) }, false},
+		{"create here", func(t *testing.T) { mustApply(t, l.c, serviceOps(ipvs.OpCreateService, spreadSvc, 0, 100)) }, true},
+		{"remove here", func(t *testing.T) { mustApply(t, l.c, serviceOps(ipvs.OpRemoveService, spreadSvc, 0, 100)) }, false},
+		{"create in another namespace", func(t *testing.T) { mustApply(t, other.c, serviceOps(ipvs.OpCreateService, spreadSvc, 0, 100)) }, true},
+		{"remove in another namespace", func(t *testing.T) { mustApply(t, other.c, serviceOps(ipvs.OpRemoveService, spreadSvc, 0, 100)) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.mu.Lock()
@@ -195,15 +194,6 @@ func TestIntegrationDumpUnderChange(t *testing.T) {
 			}
 		})
 	}
-}
-
-func removeServices(t *testing.T, c *ipvs.Client, from, n int) {
-	t.Helper()
-	var ops []ipvs.Op
-	for i := from; i < from+n; i++ {
-		ops = append(ops, ipvs.Op{Kind: ipvs.OpRemoveService, Service: bigSvc(i)})
-	}
-	mustApply(t, c, ops)
 }
 
 // TestIntegrationDumpAllSockets checks that DumpAll over several sockets
@@ -306,27 +296,45 @@ func TestIntegrationEqual(t *testing.T) {
 }
 
 // TestIntegrationKernelFacts checks what doc.go says of the kernel beyond
-// the other tests: destinations are listed newest first, and a new
-// namespace whose lo has never been up refuses every IPv4 destination with
-// a bare EINVAL, which the error's hint explains.
+// the other tests: destinations are listed newest first, 8 of them come
+// in one part of a dump (read with the dump's end in one system call) and
+// 40 do not, and a new namespace whose lo has never been up refuses every
+// IPv4 destination with a bare EINVAL, which the error's hint explains.
 func TestIntegrationKernelFacts(t *testing.T) {
 	l := newKernelLab(t, ipvs.Config{})
 	ctx := context.Background()
-	s := bigSvc(1)
-	if err := l.c.CreateService(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	var want []netip.Addr
-	for i := 1; i <= 5; i++ {
-		d := ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 50, 0, byte(i)}), Port: 80, Weight: 1}
-		if err := l.c.CreateDestination(ctx, s, d); err != nil {
-			t.Fatal(err)
-		}
-		want = append([]netip.Addr{d.Address}, want...)
-	}
-	ds, err := l.c.Destinations(ctx, s)
+	raw, err := ipvs.DialNetNS(l.path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	h := &hookConn{Conn: raw, hook: func() {}}
+	c := l.client(t, ipvs.Config{Conn: h})
+	s, s40 := bigSvc(1), bigSvc(2)
+	for _, x := range []ipvs.Service{s, s40} {
+		if err := c.CreateService(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []netip.Addr
+	for i := 1; i <= 40; i++ {
+		d := ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 50, 0, byte(i)}), Port: 80, Weight: 1}
+		if err := c.CreateDestination(ctx, s40, d); err != nil {
+			t.Fatal(err)
+		}
+		if i <= 8 {
+			if err := c.CreateDestination(ctx, s, d); err != nil {
+				t.Fatal(err)
+			}
+			want = append([]netip.Addr{d.Address}, want...)
+		}
+	}
+	h.n = 0
+	ds, err := c.Destinations(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.n != 1 {
+		t.Errorf("8 destinations took %d reads, want 1: one part and the dump's end", h.n)
 	}
 	var got []netip.Addr
 	for _, d := range ds {
@@ -335,19 +343,23 @@ func TestIntegrationKernelFacts(t *testing.T) {
 	if d := diff(want, got); d != "" {
 		t.Errorf("destination order (-newest first +got):\n%s", d)
 	}
+	h.n = 0
+	if ds, err := c.Destinations(ctx, s40); err != nil || len(ds) != 40 || h.n < 2 {
+		t.Errorf("40 destinations: %d in %d reads, %v; want more than one part", len(ds), h.n, err)
+	}
 
 	name := fmt.Sprintf("ipvs-lo-down-%d", os.Getpid())
 	testenv.Run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	c, err := ipvs.New(&ipvs.Config{NetNSPath: "/run/netns/" + name})
+	down, err := ipvs.New(&ipvs.Config{NetNSPath: "/run/netns/" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if err := c.CreateService(ctx, s); err != nil {
+	defer down.Close()
+	if err := down.CreateService(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	err = c.CreateDestination(ctx, s, ipvs.Destination{Address: addr("10.50.0.9"), Port: 80, Weight: 1})
+	err = down.CreateDestination(ctx, s, ipvs.Destination{Address: addr("10.50.0.9"), Port: 80, Weight: 1})
 	if !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "lo") {
 		t.Errorf("destination in a namespace whose lo was never up: %v; want EINVAL and the hint", err)
 	}

@@ -54,6 +54,15 @@ func diff(want, got any, opts ...cmp.Option) string {
 
 var noStats = cmpopts.IgnoreFields(ipvs.Service{}, "Stats")
 
+// serviceOps returns ops of kind for the services of(from) to of(from+n-1).
+func serviceOps(kind ipvs.OpKind, of func(int) ipvs.Service, from, n int) []ipvs.Op {
+	ops := make([]ipvs.Op, 0, n)
+	for i := from; i < from+n; i++ {
+		ops = append(ops, ipvs.Op{Kind: kind, Service: of(i)})
+	}
+	return ops
+}
+
 func mustApply(t *testing.T, c *ipvs.Client, ops []ipvs.Op) {
 	t.Helper()
 	errs, err := c.Apply(context.Background(), ops)
@@ -335,11 +344,7 @@ func TestDumpMultipart(t *testing.T) {
 	k := ipvstest.NewKernel()
 	k.SetDumpPartSize(7)
 	c := newClient(t, k, ipvs.Config{})
-	var ops []ipvs.Op
-	for i := 0; i < 250; i++ {
-		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc(i)})
-	}
-	mustApply(t, c, ops)
+	mustApply(t, c, serviceOps(ipvs.OpCreateService, svc, 0, 250))
 	all, err := c.Services(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -447,11 +452,7 @@ func TestDumpUnderChange(t *testing.T) {
 	var hook func()
 	hooked := &hookConn{Conn: k.Conn(), after: 5, hook: func() { hook() }}
 	c := newClient(t, k, ipvs.Config{Conn: hooked})
-	var ops []ipvs.Op
-	for i := 0; i < 500; i++ {
-		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc(i)})
-	}
-	mustApply(t, c, ops)
+	mustApply(t, c, serviceOps(ipvs.OpCreateService, svc, 0, 500))
 
 	hook = func() {
 		for i := 1000; i < 1050; i++ {
@@ -612,11 +613,7 @@ func TestDeadlinesHonoured(t *testing.T) {
 	k := ipvstest.NewKernel()
 	k.SetDumpPartSize(10)
 	setup := newClient(t, k, ipvs.Config{})
-	var ops []ipvs.Op
-	for i := 0; i < 600; i++ {
-		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc(i)})
-	}
-	mustApply(t, setup, ops)
+	mustApply(t, setup, serviceOps(ipvs.OpCreateService, svc, 0, 600))
 
 	t.Run("dump", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -656,10 +653,7 @@ func TestDeadlinesHonoured(t *testing.T) {
 		defer cancel()
 		conn := &cancelConn{Conn: k.Conn(), atSend: 2, f: cancel}
 		c := newClient(t, k, ipvs.Config{Conn: conn, BatchOps: 100, Timeout: -1})
-		var ops []ipvs.Op
-		for i := 0; i < 1000; i++ {
-			ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc(2000 + i)})
-		}
+		ops := serviceOps(ipvs.OpCreateService, svc, 2000, 1000)
 		errs, err := c.Apply(ctx, ops)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Apply cancelled after its second batch: %v, want context.Canceled", err)
@@ -680,10 +674,7 @@ func TestDeadlinesHonoured(t *testing.T) {
 		var short context.Context
 		conn := &cancelConn{Conn: k.Conn(), atSend: 1, f: func() { <-short.Done() }}
 		c := newClient(t, k, ipvs.Config{Conn: conn, BatchOps: 100, Timeout: -1})
-		var ops []ipvs.Op
-		for i := 0; i < 1000; i++ {
-			ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc(4000 + i)})
-		}
+		ops := serviceOps(ipvs.OpCreateService, svc, 4000, 1000)
 		short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		errs, err := c.Apply(short, ops)

@@ -39,18 +39,9 @@ type service struct {
 	stats    ipvs.Stats
 }
 
-// dest is struct ip_vs_dest.
+// dest is struct ip_vs_dest: what was asked for, and the counters.
 type dest struct {
-	af       uint16
-	addr     [16]byte
-	port     uint16
-	fwd      uint32
-	weight   int32
-	uThresh  uint32
-	lThresh  uint32
-	tunType  uint8
-	tunPort  uint16
-	tunFlags uint16
+	udest
 	active   uint32
 	inactive uint32
 	persist  uint32
@@ -375,11 +366,10 @@ func (st *state) addDest(s *service, v *udest) syscall.Errno {
 	if !unicast(v.af, &v.addr) {
 		return syscall.EINVAL
 	}
-	d := &dest{af: v.af, addr: v.addr, port: v.port}
+	d := &dest{udest: *v}
 	if v.af == u.AF_INET {
 		clear(d.addr[4:])
 	}
-	st.setDest(d, v)
 	if d.af != s.af {
 		st.mixed++
 	}
@@ -396,13 +386,11 @@ func (st *state) editDest(s *service, v *udest) syscall.Errno {
 	if d == nil {
 		return syscall.ENOENT
 	}
-	st.setDest(d, v)
+	// The identity stays; the rest is as asked.
+	id := d.addr
+	d.udest = *v
+	d.addr = id
 	return 0
-}
-
-func (st *state) setDest(d *dest, v *udest) {
-	d.fwd, d.weight, d.uThresh, d.lThresh = v.fwd, v.weight, v.uThresh, v.lThresh
-	d.tunType, d.tunPort, d.tunFlags = v.tunType, v.tunPort, v.tunFlags
 }
 
 // delDest is ip_vs_del_dest.

@@ -164,12 +164,20 @@ func main() {
 	ndst := flag.Int("dests", 10, "NAT destinations per service")
 	rounds := flag.Int("rounds", 5, "rounds (each implementation once per round, order rotated); medians and spreads are reported")
 	dumpSockets := flag.Int("dump-sockets", 0, "Config.DumpSockets of the batched mode (0: pkg/ipvs's default)")
+	sweep := flag.Int("sweep-dump-sockets", 0, "instead of the comparison, time DumpAll over 1 to this many sockets (run it in a fresh namespace: ip netns exec)")
 	only := flag.String("only", "", "comma-separated implementation names to run (default all)")
 	child := flag.String("child", "", "internal: run one implementation in this process and print its samples")
 	estimation := flag.Bool("estimation", false, "leave the kernel's rate estimator on (net.ipv4.vs.run_estimation): its timer walks every service and destination each 2 s, billing kernel work at random to whichever step is running")
 	flag.Parse()
 
 	w := newWork(*nsvc, *ndst)
+	if *sweep > 0 {
+		if err := sweepDumpSockets(w, *rounds, *sweep); err != nil {
+			fmt.Fprintf(os.Stderr, "ipvs-bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *child != "" {
 		os.Exit(runChild(*child, w, *estimation, *dumpSockets))
 	}
