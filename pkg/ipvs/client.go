@@ -50,27 +50,16 @@ type Config struct {
 	// buffers are sized for the defaults.
 	BatchOps   int
 	BatchBytes int
-	// DumpSockets is how many sockets DumpAll reads destinations over at
-	// once, the Client's own included, each serving one dump at a time.
-	// Zero means 2; 1 reads them one service after the other. At most 8.
-	// The extra sockets are opened by New, in the same namespace, and
-	// closed by Close.
-	DumpSockets int
 	// Conn, when set, is used instead of opening a socket (a fake kernel in
-	// tests). The Client owns it and closes it on Close. DumpAll then reads
-	// over this one socket only.
+	// tests, see package ipvstest). The Client owns it and closes it on
+	// Close.
 	Conn Conn
-	// Dial, when set (and Conn is not), opens every socket of the Client
-	// instead of the netlink socket: its own and the extra DumpAll ones.
-	Dial func() (Conn, error)
 }
 
 const (
-	defaultTimeout     = 30 * time.Second
-	defaultBatchOps    = 1024
-	defaultBatchBytes  = 256 << 10
-	defaultDumpSockets = 2
-	maxDumpSockets     = 8
+	defaultTimeout    = 30 * time.Second
+	defaultBatchOps   = 1024
+	defaultBatchBytes = 256 << 10
 )
 
 // recvSlot is the buffer offered to the kernel for each datagram. The
@@ -87,8 +76,7 @@ var recvSlot = min(os.Getpagesize(), 8192)
 var readBufSize = 2 * recvSlot
 
 // Client talks to the kernel's IPVS over generic netlink. It is safe for
-// concurrent use: calls are serialised on one socket (DumpAll also uses
-// its extra sockets, see Config.DumpSockets).
+// concurrent use: calls are serialised on one socket.
 type Client struct {
 	family  uint16
 	timeout time.Duration
@@ -97,12 +85,9 @@ type Client struct {
 	closing atomic.Bool
 
 	main sock
-	// extra are the additional DumpAll sockets; each is used by one
-	// DumpAll worker at a time, under its own lock.
-	extra []*sock
 }
 
-// sock is one netlink socket and the state of the exchanges on it. Its
+// sock is the netlink socket and the state of the exchanges on it. Its
 // fields other than conn are guarded by mu.
 type sock struct {
 	c    *Client
@@ -125,19 +110,10 @@ func New(cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	// open opens the Client's socket, openDump the extra DumpAll ones.
-	open, openDump := cfg.Dial, cfg.Dial
-	switch {
-	case cfg.Conn != nil:
-		open, openDump = nil, nil
-	case open == nil:
-		open = func() (Conn, error) { return dial(cfg) }
-		openDump = func() (Conn, error) { return dialDump(cfg) }
-	}
 	conn := cfg.Conn
 	if conn == nil {
 		var err error
-		if conn, err = open(); err != nil {
+		if conn, err = dial(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -164,49 +140,23 @@ func New(cfg *Config) (*Client, error) {
 	if c.maxLen <= 0 {
 		c.maxLen = defaultBatchBytes
 	}
-	seq := uint32(time.Now().UnixNano())
-	c.main.init(c, conn, seq)
-	n := cfg.DumpSockets
-	if n <= 0 {
-		n = defaultDumpSockets
-	}
-	for i := 1; i < min(n, maxDumpSockets) && openDump != nil; i++ {
-		ec, err := openDump()
-		if err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("ipvs: open dump socket: %w", err)
-		}
-		k := new(sock)
-		k.init(c, ec, seq+uint32(i)<<24)
-		c.extra = append(c.extra, k)
-	}
+	c.main = sock{c: c, conn: conn, seq: uint32(time.Now().UnixNano()),
+		wbuf: make([]byte, 0, 4096), rbuf: make([]byte, readBufSize)}
+	c.main.interruptFn = c.main.interrupt
 	return c, nil
 }
 
-func (k *sock) init(c *Client, conn Conn, seq uint32) {
-	k.c, k.conn, k.seq = c, conn, seq
-	k.wbuf = make([]byte, 0, 4096)
-	k.rbuf = make([]byte, readBufSize)
-	k.interruptFn = k.interrupt
-}
-
-// Close closes the sockets, waking a call blocked on one. Calls after
-// Close fail with ErrClosed.
+// Close closes the socket, waking a call blocked on it. Calls after Close
+// fail with ErrClosed.
 func (c *Client) Close() error {
 	if c.closing.Swap(true) {
 		return nil
 	}
-	all := append([]*sock{&c.main}, c.extra...)
-	for _, k := range all {
-		_ = k.conn.SetDeadline(time.Unix(1, 0))
-	}
-	var errs []error
-	for _, k := range all {
-		k.mu.Lock()
-		errs = append(errs, k.conn.Close())
-		k.mu.Unlock()
-	}
-	return errors.Join(errs...)
+	k := &c.main
+	_ = k.conn.SetDeadline(time.Unix(1, 0))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.conn.Close()
 }
 
 // interrupt runs when a call's context is done: it makes the pending

@@ -196,7 +196,7 @@ func TestIntegrationFakeConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	fc, err := ipvs.New(&ipvs.Config{Dial: k.Dial})
+	fc, err := ipvs.New(&ipvs.Config{Conn: k.Conn()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,13 +48,7 @@ type sockConn struct {
 	mm       [2]mmsghdr
 }
 
-// dial opens the Client's socket and looks the IPVS family up.
-func dial(cfg *Config) (Conn, error) { return dialSock(cfg, true) }
-
-// dialDump opens an extra DumpAll socket, which needs no family lookup.
-func dialDump(cfg *Config) (Conn, error) { return dialSock(cfg, false) }
-
-func dialSock(cfg *Config, lookup bool) (Conn, error) {
+func dial(cfg *Config) (Conn, error) {
 	nsfd := cfg.NetNS
 	if cfg.NetNSPath != "" {
 		f, err := os.Open(cfg.NetNSPath)
@@ -74,9 +68,7 @@ func dialSock(cfg *Config, lookup bool) (Conn, error) {
 		return nil, fmt.Errorf("ipvs: eventfd: %w", err)
 	}
 	c := &sockConn{fd: fd, efd: efd}
-	if lookup {
-		c.famID, c.famErr = lookupFamily(nsfd, u.IPVS_GENL_NAME)
-	}
+	c.famID, c.famErr = lookupFamily(nsfd, u.IPVS_GENL_NAME)
 	c.pfd = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
 	return c, nil
 }

@@ -4,8 +4,6 @@ package ipvs
 
 import "errors"
 
-var errNotLinux = errors.New("ipvs: IPVS exists only on Linux")
-
-func dial(*Config) (Conn, error) { return nil, errNotLinux }
-
-func dialDump(*Config) (Conn, error) { return nil, errNotLinux }
+func dial(*Config) (Conn, error) {
+	return nil, errors.New("ipvs: IPVS exists only on Linux")
+}

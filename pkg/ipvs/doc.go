@@ -113,14 +113,15 @@
 //
 // A Client is safe for concurrent use; calls are serialised on one
 // netlink socket, which is not registered with Go's network poller (see
-// Conn). DumpAll also reads destinations over Config.DumpSockets sockets at
-// once. Each call is bounded by its context and by Config.Timeout: a reply
+// Conn). More sockets would not help: the kernel handles every IPVS
+// request under one global lock (see DumpAll). Each call is bounded by its
+// context and by Config.Timeout: a reply
 // that never comes cannot hang the caller, a dump stops between two parts
 // once its deadline passes, and Apply stops between two batches (the
 // kernel carries out a batch inside the sendmsg call, so one batch can
 // overrun the deadline; the operations not sent fail with ErrNotApplied
 // and the context's error). Close wakes a blocked call.
 //
-// Config.Conn and Config.Dial accept any Conn; package ipvstest is a fake
-// kernel behind one, for tests without privileges.
+// Config.Conn accepts any Conn; package ipvstest is a fake kernel behind
+// one, for tests without privileges.
 package ipvs

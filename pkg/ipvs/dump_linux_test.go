@@ -196,44 +196,6 @@ func TestIntegrationDumpUnderChange(t *testing.T) {
 	}
 }
 
-// TestIntegrationDumpAllSockets checks that DumpAll over several sockets
-// reads what one socket reads.
-func TestIntegrationDumpAllSockets(t *testing.T) {
-	l := newKernelLab(t, ipvs.Config{DumpSockets: 4})
-	var ops []ipvs.Op
-	for i := 0; i < 300; i++ {
-		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: bigSvc(i)})
-		for j := 0; j < i%7; j++ {
-			ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateDestination, Service: bigSvc(i),
-				Destination: ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 30, byte(i), byte(j + 1)}), Port: 80, Weight: uint32(j)}})
-		}
-	}
-	mustApply(t, l.c, ops)
-	one := l.client(t, ipvs.Config{DumpSockets: 1})
-	want, err := one.DumpAll(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := l.c.DumpAll(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := diff(want, got); d != "" {
-		t.Errorf("DumpAll over 4 sockets (-1 socket +4):\n%s", d)
-	}
-	wantDests := 0
-	for i := 0; i < 300; i++ {
-		wantDests += i % 7
-	}
-	n := 0
-	for _, sd := range got {
-		n += len(sd.Destinations)
-	}
-	if _, adm := l.admCount(t); len(got) != 300 || n != wantDests || adm != wantDests {
-		t.Errorf("DumpAll: %d services, %d destinations; ipvsadm %d; want 300, %d", len(got), n, adm, wantDests)
-	}
-}
-
 // TestIntegrationEqual checks Equal against the kernel for what the other
 // integration tests do not create: a /0 mask, a netmask and a timeout on a
 // service that is not persistent, a tunnel port on IPIP, masquerade to a

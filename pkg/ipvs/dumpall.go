@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync"
-	"sync/atomic"
 )
 
 // ServiceDestinations is a service with its destinations.
@@ -15,88 +13,40 @@ type ServiceDestinations struct {
 }
 
 // DumpAll returns every service with its destinations: Services, then
-// Destinations for each (the kernel has no single request for both), read
-// over Config.DumpSockets sockets at once. Services removed between the two
-// steps are left out. It is as consistent as its parts: a repeat seen in
-// any of the dumps is removed and reported with ErrDumpInconsistent, with
-// the whole list; any other error comes with no list.
+// Destinations for each (the kernel has no single request for both).
+// Services removed between the two steps are left out. It is as
+// consistent as its parts (see the package documentation): a repeat seen
+// in any of the dumps is removed and reported with ErrDumpInconsistent,
+// with the whole list; any other error comes with no list.
 //
-// Several sockets pay off because a destination dump is many small round
-// trips: the kernel fills each part under its IPVS mutex, but the system
-// calls, the copies and the decoding around it run in parallel. With two
-// vCPUs, two sockets take about 40% off a 1,000-service dump (see
-// docs/benchmarks.md); one CPU gains nothing but loses nothing either.
+// Reading the destinations over several sockets at once was measured and
+// gains nothing: IPVS is not a parallel_ops generic netlink family, so the
+// kernel handles every request and fills every dump part under genl_mutex
+// (and IPVS's own __ip_vs_mutex), and a second socket only waits, spinning.
+// With 2 vCPUs, 1,000 services of 10 destinations: 1 socket 367 ms with
+// 1.23 CPUs busy, 2 sockets 487 ms with 1.63, 4 sockets 426 ms with 1.77
+// (medians of 15 interleaved rounds; see docs/benchmarks.md).
 func (c *Client) DumpAll(ctx context.Context) ([]ServiceDestinations, error) {
-	svcs, err := c.Services(ctx)
-	inconsistent := err != nil // ErrDumpInconsistent or ErrDumpInterrupted: the list came back
-	if err != nil && svcs == nil {
-		return nil, err
+	// dumpErr is the first ErrDumpInconsistent or ErrDumpInterrupted: the
+	// dumps go on, as their lists came back.
+	svcs, dumpErr := c.Services(ctx)
+	if dumpErr != nil && svcs == nil {
+		return nil, dumpErr
 	}
-	out := make([]ServiceDestinations, len(svcs))
-	gone := make([]bool, len(svcs))
-	socks := append([]*sock{&c.main}, c.extra...)
-	workers := max(min(len(socks), len(svcs)), 1)
-
-	// A failure stops the workers between two dumps; no derived context,
-	// whose AfterFunc would cost two allocations per dump.
-	var (
-		next     atomic.Int64
-		stop     atomic.Bool
-		firstErr error
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-	)
-	work := func(k *sock) {
-		for !stop.Load() {
-			i := int(next.Add(1)) - 1
-			if i >= len(svcs) {
-				return
-			}
-			ds, err := k.destinations(ctx, svcs[i])
-			switch {
-			case errors.Is(err, os.ErrNotExist):
-				gone[i] = true
-				continue
-			case err != nil && ds == nil:
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-					stop.Store(true)
-				}
-				mu.Unlock()
-				return
-			case err != nil:
-				mu.Lock()
-				inconsistent = true
-				mu.Unlock()
-			}
-			out[i] = ServiceDestinations{Service: svcs[i], Destinations: ds}
+	out := make([]ServiceDestinations, 0, len(svcs))
+	for _, s := range svcs {
+		ds, err := c.Destinations(ctx, s)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue
+		case err != nil && ds == nil:
+			return nil, err
+		case err != nil && dumpErr == nil:
+			dumpErr = err
 		}
+		out = append(out, ServiceDestinations{Service: s, Destinations: ds})
 	}
-	for _, k := range socks[1:workers] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work(k)
-		}()
-	}
-	work(&c.main)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	n := 0
-	for i := range out {
-		if !gone[i] {
-			out[n] = out[i]
-			n++
-		}
-	}
-	out = out[:n]
-	if inconsistent {
-		return out, &OpError{Op: opDumpAll, Err: ErrDumpInconsistent}
-	}
-	return out, nil
+	return out, dumpErr
 }
 
 // dedupe removes the repeats from a dump, keeping each entry where it came

@@ -124,6 +124,5 @@ const (
 	opFlush             = "flush"
 	opZero              = "zero"
 	opApply             = "apply"
-	opDumpAll           = "dump all"
 	opFamily            = "resolve family"
 )

@@ -5,7 +5,7 @@
 // root or a VM.
 //
 //	k := ipvstest.NewKernel()
-//	c, err := ipvs.New(&ipvs.Config{Dial: k.Dial}) // or Conn: k.Conn()
+//	c, err := ipvs.New(&ipvs.Config{Conn: k.Conn()})
 //
 // The model keeps the kernel's rules: what it refuses and with which errno
 // (EEXIST, ENOENT, ESRCH, EINVAL, ERANGE, EAFNOSUPPORT), what it stores as
@@ -139,10 +139,6 @@ func NewKernel() *Kernel {
 // Conn opens a socket to the kernel: one Client's worth of replies and at
 // most one dump in progress, as a netlink socket has.
 func (k *Kernel) Conn() *Conn { return k.newConn(false) }
-
-// Dial is Conn as an ipvs.Config.Dial function, so that a Client can open
-// its extra DumpAll sockets too.
-func (k *Kernel) Dial() (ipvs.Conn, error) { return k.Conn(), nil }
 
 func (k *Kernel) newConn(admin bool) *Conn {
 	c := &Conn{k: k, kick: make(chan struct{}, 1), admin: admin}

@@ -17,7 +17,7 @@ import (
 
 func newClient(t *testing.T, k *ipvstest.Kernel) *ipvs.Client {
 	t.Helper()
-	c, err := ipvs.New(&ipvs.Config{Dial: k.Dial})
+	c, err := ipvs.New(&ipvs.Config{Conn: k.Conn()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,9 @@
 package main
 
 // implementations lists what the benchmark measures, seesaw's modes first.
-func implementations(dumpSockets int) ([]impl, error) {
+func implementations() ([]impl, error) {
 	var out []impl
-	ss, err := seesawImpls(dumpSockets)
+	ss, err := seesawImpls()
 	if err != nil {
 		return nil, err
 	}

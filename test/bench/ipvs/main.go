@@ -14,8 +14,8 @@
 // slower, so sharing one namespace would rank by order, not by code.
 //
 // pkg/ipvs runs in two modes: "batched" is how seesawd uses it (creates and
-// removes in Apply batches, the dump with DumpAll over Config.DumpSockets
-// sockets), "single" one call per change and one socket, like the peers.
+// removes in Apply batches, the dump with DumpAll), "single" one call per
+// change, like the peers.
 // Each figure is the median of the rounds, with the spread (min-max) beside
 // it: a difference between two runs of the same code within that spread is
 // noise.
@@ -163,23 +163,15 @@ func main() {
 	nsvc := flag.Int("services", 1000, "TCP services to create")
 	ndst := flag.Int("dests", 10, "NAT destinations per service")
 	rounds := flag.Int("rounds", 5, "rounds (each implementation once per round, order rotated); medians and spreads are reported")
-	dumpSockets := flag.Int("dump-sockets", 0, "Config.DumpSockets of the batched mode (0: pkg/ipvs's default)")
-	sweep := flag.Int("sweep-dump-sockets", 0, "instead of the comparison, time DumpAll over 1 to this many sockets (run it in a fresh namespace: ip netns exec)")
+
 	only := flag.String("only", "", "comma-separated implementation names to run (default all)")
 	child := flag.String("child", "", "internal: run one implementation in this process and print its samples")
 	estimation := flag.Bool("estimation", false, "leave the kernel's rate estimator on (net.ipv4.vs.run_estimation): its timer walks every service and destination each 2 s, billing kernel work at random to whichever step is running")
 	flag.Parse()
 
 	w := newWork(*nsvc, *ndst)
-	if *sweep > 0 {
-		if err := sweepDumpSockets(w, *rounds, *sweep); err != nil {
-			fmt.Fprintf(os.Stderr, "ipvs-bench: %v\n", err)
-			os.Exit(1)
-		}
-		return
-	}
 	if *child != "" {
-		os.Exit(runChild(*child, w, *estimation, *dumpSockets))
+		os.Exit(runChild(*child, w, *estimation))
 	}
 	names := []string{"seesaw batched", "seesaw single", "moby/ipvs", "cloudflare/ipvs", "ipvsadm -R"}
 	if *only != "" {
@@ -189,13 +181,12 @@ func main() {
 	for _, n := range names {
 		results[n] = &result{}
 	}
-	fmt.Printf("ipvs-bench: %d services x %d destinations, %d rounds, kernel %s, %d CPUs, fresh netns per run, rate estimator %s, batched dump over %s sockets\n",
-		*nsvc, *ndst, *rounds, kernelRelease(), runtime.NumCPU(), map[bool]string{true: "on", false: "off"}[*estimation],
-		map[bool]string{true: "the default number of", false: fmt.Sprint(*dumpSockets)}[*dumpSockets == 0])
+	fmt.Printf("ipvs-bench: %d services x %d destinations, %d rounds, kernel %s, %d CPUs, fresh netns per run, rate estimator %s\n",
+		*nsvc, *ndst, *rounds, kernelRelease(), runtime.NumCPU(), map[bool]string{true: "on", false: "off"}[*estimation])
 	// One small unmeasured run each first: the first exec of a binary over
 	// the lab's 9p root and the first use of each kernel path are slow.
 	for _, n := range names {
-		if _, err := runInNetns(n, max(*nsvc/10, 1), *ndst, *estimation, *dumpSockets); err != nil {
+		if _, err := runInNetns(n, max(*nsvc/10, 1), *ndst, *estimation); err != nil {
 			fmt.Fprintf(os.Stderr, "ipvs-bench: warm-up %s: %v\n", n, err)
 			os.Exit(1)
 		}
@@ -203,7 +194,7 @@ func main() {
 	for r := 0; r < *rounds; r++ {
 		for k := range names {
 			n := names[(k+r)%len(names)]
-			res, err := runInNetns(n, *nsvc, *ndst, *estimation, *dumpSockets)
+			res, err := runInNetns(n, *nsvc, *ndst, *estimation)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "ipvs-bench: %s: %v\n", n, err)
 				os.Exit(1)
@@ -256,7 +247,7 @@ func cpuTicks() (busy, total uint64) {
 }
 
 // runInNetns runs one implementation in a child process in a new namespace.
-func runInNetns(name string, nsvc, ndst int, estimation bool, dumpSockets int) (*result, error) {
+func runInNetns(name string, nsvc, ndst int, estimation bool) (*result, error) {
 	waitIdle()
 	ns := fmt.Sprintf("ipvs-bench-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
@@ -268,7 +259,7 @@ func runInNetns(name string, nsvc, ndst int, estimation bool, dumpSockets int) (
 		return nil, err
 	}
 	cmd := exec.Command("ip", "netns", "exec", ns, self, "-child", name, "-services", fmt.Sprint(nsvc), "-dests", fmt.Sprint(ndst),
-		fmt.Sprintf("-estimation=%v", estimation), fmt.Sprintf("-dump-sockets=%d", dumpSockets))
+		fmt.Sprintf("-estimation=%v", estimation))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -281,7 +272,7 @@ func runInNetns(name string, nsvc, ndst int, estimation bool, dumpSockets int) (
 	return &result{create: []sample{cr.Create}, dump: []sample{cr.Dump}, remove: []sample{cr.Remove}}, nil
 }
 
-func runChild(name string, w work, estimation bool, dumpSockets int) int {
+func runChild(name string, w work, estimation bool) int {
 	// Destination creates fail with EINVAL in a namespace whose lo is down.
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "ip link set lo up: %v: %s\n", err, out)
@@ -293,7 +284,7 @@ func runChild(name string, w work, estimation bool, dumpSockets int) int {
 			return 1
 		}
 	}
-	impls, err := implementations(dumpSockets)
+	impls, err := implementations()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -18,15 +18,10 @@ func seesawDest(w work, i, j int) ipvs.Destination {
 }
 
 // seesawImpls measures pkg/ipvs twice: the way seesawd uses it (batched:
-// every change in one Apply call, the dump with DumpAll over
-// dumpSockets sockets), and one call per change like the peers (single:
-// one socket, Services then Destinations for each).
-func seesawImpls(dumpSockets int) ([]impl, error) {
-	c, err := ipvs.New(&ipvs.Config{DumpSockets: dumpSockets})
-	if err != nil {
-		return nil, fmt.Errorf("pkg/ipvs: %w", err)
-	}
-	c1, err := ipvs.New(&ipvs.Config{DumpSockets: 1})
+// every change in one Apply call, the dump with DumpAll), and one call per
+// change like the peers (single: Services, then Destinations for each).
+func seesawImpls() ([]impl, error) {
+	c, err := ipvs.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("pkg/ipvs: %w", err)
 	}
@@ -43,13 +38,13 @@ func seesawImpls(dumpSockets int) ([]impl, error) {
 		return len(all), n, nil
 	}
 	dumpEach := func() (int, int, error) {
-		svcs, err := c1.Services(ctx)
+		svcs, err := c.Services(ctx)
 		if err != nil {
 			return 0, 0, err
 		}
 		n := 0
 		for _, s := range svcs {
-			ds, err := c1.Destinations(ctx, s)
+			ds, err := c.Destinations(ctx, s)
 			if err != nil {
 				return 0, 0, err
 			}
@@ -91,11 +86,11 @@ func seesawImpls(dumpSockets int) ([]impl, error) {
 		create: func(w work) error {
 			for i := range w.services {
 				s := seesawService(w, i)
-				if err := c1.CreateService(ctx, s); err != nil {
+				if err := c.CreateService(ctx, s); err != nil {
 					return err
 				}
 				for j := range w.dests[i] {
-					if err := c1.CreateDestination(ctx, s, seesawDest(w, i, j)); err != nil {
+					if err := c.CreateDestination(ctx, s, seesawDest(w, i, j)); err != nil {
 						return err
 					}
 				}
@@ -105,7 +100,7 @@ func seesawImpls(dumpSockets int) ([]impl, error) {
 		dump: dumpEach,
 		remove: func(w work) error {
 			for i := range w.services {
-				if err := c1.RemoveService(ctx, seesawService(w, i)); err != nil {
+				if err := c.RemoveService(ctx, seesawService(w, i)); err != nil {
 					return err
 				}
 			}
