@@ -104,7 +104,9 @@
 //     refused with EINVAL.
 //   - The scheduler "none" is a service without a scheduler.
 //   - Counters (Stats) are folded from per-CPU counters by the rate
-//     estimator every 2 seconds: traffic shows up with that delay.
+//     estimator every 2 seconds: traffic shows up with that delay, and
+//     Zero resets them to what was folded, so traffic of the last 2
+//     seconds can still show up after a Zero.
 //   - Removed destinations linger in the kernel's trash list for a while;
 //     re-adding thousands of them right away is much slower than adding
 //     fresh ones (a fact for benchmarks).
