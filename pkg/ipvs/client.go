@@ -465,7 +465,11 @@ func (c *Client) Timeouts(ctx context.Context) (Timeouts, error) {
 }
 
 // SetTimeouts sets the connection timeouts; a zero field is left unchanged.
-// The values are rounded to whole seconds.
+// The kernel keeps whole seconds, so a duration that is not one (400 ms,
+// 1.5 s) is refused with os.ErrInvalid rather than rounded: rounding 400 ms
+// down would send 0, "leave unchanged", and rounding up would read back as
+// something else than was set. The kernel refuses more than 2^31/HZ
+// seconds (EINVAL).
 func (c *Client) SetTimeouts(ctx context.Context, t Timeouts) error {
 	return c.roundTrip(ctx, opSetTimeouts, u.IPVS_CMD_SET_CONFIG, u.NLM_F_ACK, func(b []byte, h header) ([]byte, error) {
 		return appendTimeoutsMsg(b, h, t)

@@ -756,41 +756,69 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestDumpAll(t *testing.T) {
 	ctx := context.Background()
-	{
-		k := ipvstest.NewKernel()
-		k.SetDumpPartSize(2)
-		c := newClient(t, k, ipvs.Config{})
-		var ops []ipvs.Op
-		for i := 0; i < 30; i++ {
-			ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc(i)})
-			for j := 0; j < i%4; j++ {
-				ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateDestination, Service: svc(i), Destination: dst(i, j)})
+	k := ipvstest.NewKernel()
+	k.SetDumpPartSize(2)
+	c := newClient(t, k, ipvs.Config{})
+	var ops []ipvs.Op
+	for i := 0; i < 30; i++ {
+		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc(i)})
+		for j := 0; j < i%4; j++ {
+			ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateDestination, Service: svc(i), Destination: dst(i, j)})
+		}
+	}
+	mustApply(t, c, ops)
+	all, err := c.DumpAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 30 {
+		t.Fatalf("DumpAll: %d services", len(all))
+	}
+	for _, sd := range all {
+		var i int
+		for i = 0; svc(i).Key() != sd.Service.Key(); i++ {
+		}
+		if len(sd.Destinations) != i%4 {
+			t.Errorf("%v has %d destinations, want %d", sd.Service, len(sd.Destinations), i%4)
+		}
+	}
+	if n := k.Count(ipvstest.CmdGetDest); n != 30 {
+		t.Errorf("%d destination dumps, want 30", n)
+	}
+	// An error on one destination dump fails the whole.
+	k.FailNext(ipvstest.CmdGetDest, 1, syscall.ENOMEM)
+	if all, err := c.DumpAll(ctx); !errors.Is(err, syscall.ENOMEM) || all != nil {
+		t.Errorf("DumpAll with a failing dump: %d, %v", len(all), err)
+	}
+	// A service removed between the service dump (15 parts and a DONE)
+	// and the dump of its destinations is left out.
+	h := &hookConn{Conn: k.Conn(), after: 16, hook: func() {
+		if err := k.RemoveService(svc(5)); err != nil {
+			t.Error(err)
+		}
+	}}
+	c = newClient(t, k, ipvs.Config{Conn: h})
+	k.ResetLog()
+	all, err = c.DumpAll(ctx)
+	if err != nil || len(all) != 29 {
+		t.Fatalf("DumpAll with a service removed half way: %d services, %v; want 29", len(all), err)
+	}
+	// An empty destination dump is checked with a GET: the 8 services
+	// without destinations, and the removed one.
+	gets := 0
+	for _, batch := range k.Sendmsgs() {
+		for _, r := range batch {
+			if r.Cmd == ipvstest.CmdGetService && !r.Dump() {
+				gets++
 			}
 		}
-		mustApply(t, c, ops)
-		all, err := c.DumpAll(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(all) != 30 {
-			t.Fatalf("DumpAll: %d services", len(all))
-		}
-		for _, sd := range all {
-			var i int
-			for i = 0; svc(i).Key() != sd.Service.Key(); i++ {
-			}
-			if len(sd.Destinations) != i%4 {
-				t.Errorf("%v has %d destinations, want %d", sd.Service, len(sd.Destinations), i%4)
-			}
-		}
-		if n := k.Count(ipvstest.CmdGetDest); n != 30 {
-			t.Errorf("%d destination dumps, want 30", n)
-		}
-		// A service removed between the service dump and its destinations'
-		// is left out; an error on one destination dump fails the whole.
-		k.FailNext(ipvstest.CmdGetDest, 1, syscall.ENOMEM)
-		if all, err := c.DumpAll(ctx); !errors.Is(err, syscall.ENOMEM) || all != nil {
-			t.Errorf("DumpAll with a failing dump: %d, %v", len(all), err)
+	}
+	if gets != 9 {
+		t.Errorf("%d single GET_SERVICE requests, want 9", gets)
+	}
+	for _, sd := range all {
+		if sd.Service.Key() == svc(5).Key() {
+			t.Errorf("the removed service is listed")
 		}
 	}
 }
