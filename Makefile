@@ -69,7 +69,7 @@ bench: bench-ipvs bench-healthcheck bench-vrrp bench-engine
 ## bench-ipvs: pkg/ipvs vs moby/ipvs, cloudflare/ipvs and ipvsadm -R in the VM lab.
 bench-ipvs: vm-prepare
 	cd test/bench/ipvs && CGO_ENABLED=0 $(GO) build -o ../../../$(BIN)/ipvs-bench .
-	$(GO) run ./test/vm/cmd/vmrun -m 2G -smp 1 -timeout 20m -f $(BIN)/ipvs-bench -- /run/seesaw-vm/ipvs-bench
+	$(GO) run ./test/vm/cmd/vmrun -m 2G -smp 2 -timeout 20m -f $(BIN)/ipvs-bench -- /run/seesaw-vm/ipvs-bench
 
 bench-healthcheck:
 	$(GO) run ./test/bench/healthcheck

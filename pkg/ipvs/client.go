@@ -51,7 +51,8 @@ type Config struct {
 	BatchOps   int
 	BatchBytes int
 	// Conn, when set, is used instead of opening a socket (a fake kernel in
-	// tests). The Client owns it and closes it on Close.
+	// tests, see package ipvstest). The Client owns it and closes it on
+	// Close.
 	Conn Conn
 }
 
@@ -77,20 +78,28 @@ var readBufSize = 2 * recvSlot
 // Client talks to the kernel's IPVS over generic netlink. It is safe for
 // concurrent use: calls are serialised on one socket.
 type Client struct {
-	mu      sync.Mutex
-	conn    Conn
 	family  uint16
 	timeout time.Duration
 	maxOps  int
 	maxLen  int
 	closing atomic.Bool
 
-	// Guarded by mu.
+	main sock
+}
+
+// sock is the netlink socket and the state of the exchanges on it. Its
+// fields other than conn are guarded by mu.
+type sock struct {
+	c    *Client
+	mu   sync.Mutex
+	conn Conn
+
 	seq         uint32
 	wbuf, rbuf  []byte
 	idx         []int32 // Apply: request number in the batch -> index into ops
 	dumpPending bool    // a dump was abandoned and must be drained
 	dumpSeq     uint32
+	deadline    time.Time // of the call in progress: its context's or Config.Timeout's
 
 	cancels     sync.WaitGroup // context.AfterFunc callbacks in flight
 	interruptFn func()
@@ -117,14 +126,10 @@ func New(cfg *Config) (*Client, error) {
 		return nil, &OpError{Op: opFamily, Target: u.IPVS_GENL_NAME, Err: err}
 	}
 	c := &Client{
-		conn:    conn,
 		family:  id,
 		timeout: cfg.Timeout,
 		maxOps:  cfg.BatchOps,
 		maxLen:  cfg.BatchBytes,
-		wbuf:    make([]byte, 0, 4096),
-		rbuf:    make([]byte, readBufSize),
-		seq:     uint32(time.Now().UnixNano()),
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout
@@ -135,7 +140,9 @@ func New(cfg *Config) (*Client, error) {
 	if c.maxLen <= 0 {
 		c.maxLen = defaultBatchBytes
 	}
-	c.interruptFn = c.interrupt
+	c.main = sock{c: c, conn: conn, seq: uint32(time.Now().UnixNano()),
+		wbuf: make([]byte, 0, 4096), rbuf: make([]byte, readBufSize)}
+	c.main.interruptFn = c.main.interrupt
 	return c, nil
 }
 
@@ -145,100 +152,124 @@ func (c *Client) Close() error {
 	if c.closing.Swap(true) {
 		return nil
 	}
-	_ = c.conn.SetDeadline(time.Unix(1, 0))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.conn.Close()
+	k := &c.main
+	_ = k.conn.SetDeadline(time.Unix(1, 0))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.conn.Close()
 }
 
 // interrupt runs when a call's context is done: it makes the pending
 // Receive return at once.
-func (c *Client) interrupt() {
-	defer c.cancels.Done()
-	_ = c.conn.SetDeadline(time.Unix(1, 0))
+func (k *sock) interrupt() {
+	defer k.cancels.Done()
+	_ = k.conn.SetDeadline(time.Unix(1, 0))
 }
 
-// begin locks the client and sets the socket deadline from ctx and the
-// configured timeout. The caller must call end with what begin returned.
-func (c *Client) begin(ctx context.Context) (func() bool, error) {
-	c.mu.Lock()
+// begin locks the socket and sets its deadline from ctx and the configured
+// timeout. The caller must call end with what begin returned.
+func (k *sock) begin(ctx context.Context) (func() bool, error) {
+	k.mu.Lock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if c.closing.Load() {
+	if k.c.closing.Load() {
 		return nil, ErrClosed
 	}
-	if c.dumpPending {
-		c.drain()
+	if k.dumpPending {
+		k.drain()
 	}
 	var dl time.Time
-	if c.timeout > 0 {
-		dl = time.Now().Add(c.timeout)
+	if k.c.timeout > 0 {
+		dl = time.Now().Add(k.c.timeout)
 	}
 	if d, ok := ctx.Deadline(); ok && (dl.IsZero() || d.Before(dl)) {
 		dl = d
 	}
-	if err := c.conn.SetDeadline(dl); err != nil {
+	k.deadline = dl
+	if err := k.expired(ctx); err != nil {
 		return nil, err
 	}
-	if c.closing.Load() { // Close ran between the check and SetDeadline
+	if err := k.conn.SetDeadline(dl); err != nil {
+		return nil, err
+	}
+	if k.c.closing.Load() { // Close ran between the check and SetDeadline
 		return nil, ErrClosed
 	}
 	if ctx.Done() == nil {
 		return nil, nil
 	}
-	c.cancels.Add(1)
-	return context.AfterFunc(ctx, c.interruptFn), nil
+	k.cancels.Add(1)
+	return context.AfterFunc(ctx, k.interruptFn), nil
 }
 
 // end undoes begin.
-func (c *Client) end(stop func() bool) {
+func (k *sock) end(stop func() bool) {
 	if stop != nil {
 		if stop() {
-			c.cancels.Done()
+			k.cancels.Done()
 		} else {
-			c.cancels.Wait() // the interrupt ran or runs: let it finish before the next call arms
+			k.cancels.Wait() // the interrupt ran or runs: let it finish before the next call arms
 		}
 	}
-	c.mu.Unlock()
+	k.mu.Unlock()
 }
+
+// expired reports why the call in progress must stop (its context ended,
+// or its deadline passed), or nil. The socket deadline alone cannot tell:
+// a Receive that finds a reply queued, as every part of a dump is while
+// the one before is read, never waits and so never looks at it.
+func (k *sock) expired(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if k.deadline.IsZero() || time.Now().Before(k.deadline) {
+		return nil
+	}
+	if d, ok := ctx.Deadline(); ok && !d.After(k.deadline) {
+		return context.DeadlineExceeded
+	}
+	return errNoReplyInTime
+}
+
+var errNoReplyInTime = fmt.Errorf("no reply from the kernel in time: %w", os.ErrDeadlineExceeded)
 
 // drain reads what is left of a dump an earlier call abandoned, so that the
 // kernel (which runs one dump per socket at a time) accepts the next one.
-func (c *Client) drain() {
+func (k *sock) drain() {
 	// The kernel queues each part of a dump while the previous one is being
 	// read, so whatever is left is already queued: no need to wait long.
-	_ = c.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = k.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
 	for {
-		n, err := c.conn.Receive(c.rbuf)
+		n, err := k.conn.Receive(k.rbuf)
 		if err != nil {
 			// Nothing more came: the dump had ended. Any other trouble
 			// surfaces on the next exchange.
-			c.dumpPending = false
+			k.dumpPending = false
 			return
 		}
-		b := c.rbuf[:n]
+		b := k.rbuf[:n]
 		for len(b) > 0 {
 			m, rest, err := nextMsg(b)
 			if err != nil {
 				break
 			}
 			b = rest
-			if m.seq == c.dumpSeq && (m.typ == u.NLMSG_DONE || m.typ == u.NLMSG_ERROR) {
-				c.dumpPending = false
+			if m.seq == k.dumpSeq && (m.typ == u.NLMSG_DONE || m.typ == u.NLMSG_ERROR) {
+				k.dumpPending = false
 				return
 			}
 		}
 	}
 }
 
-func (c *Client) nextSeq() uint32 {
-	c.seq++
-	return c.seq
+func (k *sock) nextSeq() uint32 {
+	k.seq++
+	return k.seq
 }
 
 // ioErr explains a transport error, preferring the context's reason.
-func (c *Client) ioErr(ctx context.Context, err error) error {
+func (k *sock) ioErr(ctx context.Context, err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
@@ -247,43 +278,49 @@ func (c *Client) ioErr(ctx context.Context, err error) error {
 		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
 			return context.DeadlineExceeded
 		}
-	}
-	if c.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-		return ErrClosed
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Errorf("no reply from the kernel in time: %w", err)
+		if k.c.closing.Load() {
+			return ErrClosed
+		}
+		return errNoReplyInTime
 	}
 	return err
 }
 
-// exchange sends c.wbuf, which holds requests numbered first..last, and
+// exchange sends k.wbuf, which holds requests numbered first..last, and
 // reads replies until the last one is answered: its ACK or error, or for a
 // dump its NLMSG_DONE. onData gets each reply of the IPVS family; onErr gets
 // the sequence number and errno of each failed request. Replies to other
 // sequence numbers (left over from an abandoned call) are skipped. The
-// error returned is a transport, decode or dump-interrupted error.
-func (c *Client) exchange(ctx context.Context, first, last uint32, dump bool,
+// error returned is a transport, decode, deadline or dump-interrupted
+// error; a dump stops at its deadline even while the kernel keeps its parts
+// coming.
+func (k *sock) exchange(ctx context.Context, first, last uint32, dump bool,
 	onData func(nlMsg) error, onErr func(seq uint32, errno syscall.Errno, text string)) error {
-	if err := c.conn.Send(c.wbuf); err != nil {
-		return c.ioErr(ctx, err)
+	if err := k.conn.Send(k.wbuf); err != nil {
+		return k.ioErr(ctx, err)
 	}
 	var dataErr error
 	intr := false
-	for done := false; !done; {
-		n, err := c.conn.Receive(c.rbuf)
+	for done, reads := false, 0; !done; reads++ {
+		if dump && reads > 0 {
+			if err := k.expired(ctx); err != nil {
+				k.dumpPending, k.dumpSeq = true, last
+				return err
+			}
+		}
+		n, err := k.conn.Receive(k.rbuf)
 		if err != nil {
 			if dump {
-				c.dumpPending, c.dumpSeq = true, last
+				k.dumpPending, k.dumpSeq = true, last
 			}
-			return c.ioErr(ctx, err)
+			return k.ioErr(ctx, err)
 		}
-		b := c.rbuf[:n]
+		b := k.rbuf[:n]
 		for len(b) > 0 {
 			m, rest, err := nextMsg(b)
 			if err != nil {
 				if dump {
-					c.dumpPending, c.dumpSeq = true, last
+					k.dumpPending, k.dumpSeq = true, last
 				}
 				return err
 			}
@@ -320,7 +357,7 @@ func (c *Client) exchange(ctx context.Context, first, last uint32, dump bool,
 					done = true
 				}
 			default:
-				if m.typ == c.family && onData != nil && dataErr == nil {
+				if m.typ == k.c.family && onData != nil && dataErr == nil {
 					dataErr = onData(m)
 				}
 			}
@@ -335,23 +372,29 @@ func (c *Client) exchange(ctx context.Context, first, last uint32, dump bool,
 // builder appends one request to b.
 type builder func(b []byte, h header) ([]byte, error)
 
-// roundTrip performs one request (a dump when flags has NLM_F_DUMP).
+// roundTrip performs one request (a dump when flags has NLM_F_DUMP) on the
+// Client's own socket.
 func (c *Client) roundTrip(ctx context.Context, op string, cmd uint8, flags uint16,
 	build builder, onData func(nlMsg) error, s *Service, d *Destination) error {
-	stop, err := c.begin(ctx)
-	defer c.end(stop)
+	return c.main.roundTrip(ctx, op, cmd, flags, build, onData, s, d)
+}
+
+func (k *sock) roundTrip(ctx context.Context, op string, cmd uint8, flags uint16,
+	build builder, onData func(nlMsg) error, s *Service, d *Destination) error {
+	stop, err := k.begin(ctx)
+	defer k.end(stop)
 	if err != nil {
 		return opError(op, s, d, err, "")
 	}
-	seq := c.nextSeq()
-	b, err := build(c.wbuf[:0], header{family: c.family, flags: flags, seq: seq, cmd: cmd})
+	seq := k.nextSeq()
+	b, err := build(k.wbuf[:0], header{family: k.c.family, flags: flags, seq: seq, cmd: cmd})
 	if err != nil {
 		return opError(op, s, d, err, "")
 	}
-	c.wbuf = b
+	k.wbuf = b
 	var kerr syscall.Errno
 	var text string
-	err = c.exchange(ctx, seq, seq, flags&u.NLM_F_DUMP != 0, onData, func(_ uint32, e syscall.Errno, t string) {
+	err = k.exchange(ctx, seq, seq, flags&u.NLM_F_DUMP != 0, onData, func(_ uint32, e syscall.Errno, t string) {
 		kerr, text = e, t
 	})
 	if kerr != 0 {
@@ -368,6 +411,9 @@ func opError(op string, s *Service, d *Destination, err error, text string) erro
 		return err
 	}
 	e := &OpError{Op: op, Err: err, Message: text}
+	if errno, ok := err.(syscall.Errno); ok {
+		e.Hint = hint(op, errno, s, d)
+	}
 	if s != nil {
 		e.Target = s.String()
 	}
@@ -419,7 +465,11 @@ func (c *Client) Timeouts(ctx context.Context) (Timeouts, error) {
 }
 
 // SetTimeouts sets the connection timeouts; a zero field is left unchanged.
-// The values are rounded to whole seconds.
+// The kernel keeps whole seconds, so a duration that is not one (400 ms,
+// 1.5 s) is refused with os.ErrInvalid rather than rounded: rounding 400 ms
+// down would send 0, "leave unchanged", and rounding up would read back as
+// something else than was set. The kernel refuses more than 2^31/HZ
+// seconds (EINVAL).
 func (c *Client) SetTimeouts(ctx context.Context, t Timeouts) error {
 	return c.roundTrip(ctx, opSetTimeouts, u.IPVS_CMD_SET_CONFIG, u.NLM_F_ACK, func(b []byte, h header) ([]byte, error) {
 		return appendTimeoutsMsg(b, h, t)
@@ -465,12 +515,18 @@ func (c *Client) serviceOp(ctx context.Context, op string, cmd uint8, s *Service
 	}, nil, s, nil)
 }
 
-// Service reads back the service with the identity of s (see Service.Key).
-// A missing one fails with errors.Is(err, os.ErrNotExist).
+// Service reads back the service with the identity of s (see Service.Key),
+// in one request and one reply: the way to confirm that a service a dump
+// did not list is really gone before acting on its absence. A missing one
+// fails with errors.Is(err, os.ErrNotExist).
 func (c *Client) Service(ctx context.Context, s Service) (Service, error) {
+	return c.main.service(ctx, s)
+}
+
+func (k *sock) service(ctx context.Context, s Service) (Service, error) {
 	var out Service
 	got := false
-	err := c.roundTrip(ctx, opGetService, u.IPVS_CMD_GET_SERVICE, u.NLM_F_ACK, func(b []byte, h header) ([]byte, error) {
+	err := k.roundTrip(ctx, opGetService, u.IPVS_CMD_GET_SERVICE, u.NLM_F_ACK, func(b []byte, h header) ([]byte, error) {
 		return appendServiceMsg(b, h, &s, false)
 	}, func(m nlMsg) error {
 		p, err := genlPayload(m, u.IPVS_CMD_NEW_SERVICE)
@@ -487,6 +543,12 @@ func (c *Client) Service(ctx context.Context, s Service) (Service, error) {
 }
 
 // Services dumps every service.
+//
+// A dump is not a snapshot (see the package documentation): under
+// concurrent changes it may list a service twice and miss others. When it
+// lists one twice, Services returns the list without the repeat and an
+// error for which errors.Is(err, ErrDumpInconsistent) holds; likewise for
+// ErrDumpInterrupted. Any other error comes with no list.
 func (c *Client) Services(ctx context.Context) ([]Service, error) {
 	var out []Service
 	err := c.roundTrip(ctx, opDumpServices, u.IPVS_CMD_GET_SERVICE, u.NLM_F_DUMP, emptyBuilder, func(m nlMsg) error {
@@ -501,6 +563,13 @@ func (c *Client) Services(ctx context.Context) ([]Service, error) {
 		}
 		return nil
 	}, nil, nil)
+	if err != nil && !errors.Is(err, ErrDumpInterrupted) {
+		return nil, err
+	}
+	out, repeated := dedupe(out, Service.Key)
+	if repeated && err == nil {
+		err = opError(opDumpServices, nil, nil, ErrDumpInconsistent, "")
+	}
 	return out, err
 }
 
@@ -527,11 +596,21 @@ func (c *Client) destOp(ctx context.Context, op string, cmd uint8, s *Service, d
 }
 
 // Destinations dumps the destinations of service s. A missing service
-// fails with errors.Is(err, os.ErrNotExist).
+// fails with errors.Is(err, os.ErrNotExist) (the kernel has no request for
+// a single destination, so this is also how to confirm that one is gone).
+//
+// The kernel fills each part of a dump under its IPVS mutex, so the
+// destinations of a service that fit one part (about 10) are a consistent
+// view; longer lists may repeat or miss entries under concurrent changes,
+// and a repeat is reported as for Services.
 func (c *Client) Destinations(ctx context.Context, s Service) ([]Destination, error) {
+	return c.main.destinations(ctx, s)
+}
+
+func (k *sock) destinations(ctx context.Context, s Service) ([]Destination, error) {
 	out := make([]Destination, 0, 16) // one allocation for most services
 	f := s.family()
-	err := c.roundTrip(ctx, opDumpDestinations, u.IPVS_CMD_GET_DEST, u.NLM_F_DUMP, func(b []byte, h header) ([]byte, error) {
+	err := k.roundTrip(ctx, opDumpDestinations, u.IPVS_CMD_GET_DEST, u.NLM_F_DUMP, func(b []byte, h header) ([]byte, error) {
 		return appendDestMsg(b, h, &s, nil, false)
 	}, func(m nlMsg) error {
 		p, err := genlPayload(m, u.IPVS_CMD_NEW_DEST)
@@ -545,15 +624,26 @@ func (c *Client) Destinations(ctx context.Context, s Service) ([]Destination, er
 		}
 		return nil
 	}, &s, nil)
-	if len(out) == 0 {
-		out = nil
+	if err != nil && !errors.Is(err, ErrDumpInterrupted) {
+		return nil, err
 	}
-	if err == nil && out == nil {
-		// The kernel dumps nothing, without an error, for a service it does
-		// not have; tell that apart from a service without destinations.
-		if _, gerr := c.Service(ctx, s); errors.Is(gerr, os.ErrNotExist) {
-			return nil, opError(opDumpDestinations, &s, nil, gerr.(*OpError).Err, "")
+	if len(out) == 0 {
+		if err == nil {
+			// The kernel dumps nothing, without an error, for a service it
+			// does not have; tell that apart from a service without
+			// destinations.
+			_, gerr := k.service(ctx, s)
+			var oe *OpError
+			if errors.Is(gerr, os.ErrNotExist) && errors.As(gerr, &oe) {
+				return nil, opError(opDumpDestinations, &s, nil, oe.Err, "")
+			}
+			return nil, gerr
 		}
+		return nil, err
+	}
+	out, repeated := dedupe(out, Destination.Key)
+	if repeated && err == nil {
+		err = opError(opDumpDestinations, &s, nil, ErrDumpInconsistent, "")
 	}
 	return out, err
 }

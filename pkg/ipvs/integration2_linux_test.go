@@ -166,7 +166,22 @@ func TestIntegrationTraffic(t *testing.T) {
 		t.Errorf("persistent connections: pkg/ipvs %d, ipvsadm row %q; want 1", ds[0].PersistentConns, prow)
 	}
 
-	// Zero this service: counters read back zero both ways.
+	// Zero this service: counters read back zero both ways. Zero takes the
+	// counters as folded so far, so first let the estimator fold the last
+	// connection's packets: wait for a full 2 s period in which the
+	// counters (not the rates, which decay) do not change.
+	var last string
+	var since time.Time
+	testenv.WaitFor(t, "the counters to settle", 10*time.Second, func() bool {
+		s, err := l.c.Service(ctx, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row := statsRow(s.Stats); row != last || since.IsZero() {
+			last, since = row, time.Now()
+		}
+		return time.Since(since) > 2100*time.Millisecond
+	})
 	if err := l.c.Zero(ctx, &svc); err != nil {
 		t.Fatalf("Zero: %v", err)
 	}

@@ -117,6 +117,11 @@ func TestIntegrationInfoAndTimeouts(t *testing.T) {
 		t.Fatalf("SetTimeouts: %v", err)
 	}
 	check([3]int{100, 20, 45}) // zero fields unchanged
+	// A fraction of a second used to be rounded, 400 ms to 0: "unchanged".
+	if err := l.c.SetTimeouts(ctx, Timeouts{TCP: 400 * time.Millisecond}); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("SetTimeouts(400 ms) = %v, want os.ErrInvalid", err)
+	}
+	check([3]int{100, 20, 45})
 }
 
 // svcCase is a service to create, what reads back, and ipvsadm's view of it.
@@ -207,6 +212,9 @@ func TestIntegrationServices(t *testing.T) {
 		}
 		if d := cmpDiff(tc.want, got, ignoreStats); d != "" {
 			t.Errorf("%s: Service read back (-want +got):\n%s", tc.name, d)
+		}
+		if !tc.svc.Equal(got) || tc.svc.Normalize() != tc.want {
+			t.Errorf("%s: %+v does not Equal its read-back %+v (normalised %+v)", tc.name, tc.svc, got, tc.svc.Normalize())
 		}
 		if got.Key() != tc.svc.Key() {
 			t.Errorf("%s: key read back %v, asked %v", tc.name, got.Key(), tc.svc.Key())
@@ -363,6 +371,9 @@ func TestIntegrationDestinations(t *testing.T) {
 			if d := cmpDiff(want, got[tc.svc.Key()][tc.d.Key()], ignoreDestCounters); d != "" {
 				t.Errorf("%s: read back (-want +got):\n%s", tc.name, d)
 			}
+			if back := got[tc.svc.Key()][tc.d.Key()]; !tc.d.Equal(back) {
+				t.Errorf("%s: %+v does not Equal its read-back %+v", tc.name, tc.d, back)
+			}
 			svcAddr := netip.AddrPortFrom(tc.svc.Address, tc.svc.Port).String()
 			if d := cmpDiff(tc.adm, adm[svcAddr+" "+tc.adm.Addr]); d != "" {
 				t.Errorf("%s: ipvsadm -Sn (-want +got):\n%s", tc.name, d)
@@ -454,12 +465,41 @@ func TestIntegrationBadInput(t *testing.T) {
 		}, os.ErrInvalid, "not of family"},
 		{"mixed family without tunnel", func() error {
 			return l.c.CreateDestination(ctx, svc, Destination{Address: mustAddr("2001:db8::9"), Port: 80, Forward: Masquerade, Weight: 1})
-		}, nil, "invalid argument"},
+		}, syscall.EINVAL, "tunnel"},
 		{"bad netmask", func() error {
 			s := other
 			s.Netmask = 33
 			return l.c.CreateService(ctx, s)
 		}, os.ErrInvalid, "netmask"},
+		// What the kernel would store as sent, or cut, or answer bare.
+		{"protocol 99", func() error {
+			s := other
+			s.Protocol = 99
+			return l.c.CreateService(ctx, s)
+		}, os.ErrInvalid, "protocol"},
+		{"forward 5", func() error { d := dst; d.Forward = 5; return l.c.UpdateDestination(ctx, svc, d) }, os.ErrInvalid, "forwarding method"},
+		{"forward 8", func() error { d := dst; d.Forward = 8; return l.c.UpdateDestination(ctx, svc, d) }, os.ErrInvalid, "forwarding method"},
+		{"tunnel type 9", func() error {
+			d := dst
+			d.Forward, d.TunnelType = Tunnel, 9
+			return l.c.UpdateDestination(ctx, svc, d)
+		}, os.ErrInvalid, "tunnel type"},
+		{"tunnel flags 0x8", func() error {
+			d := dst
+			d.Forward, d.TunnelType, d.TunnelFlags = Tunnel, GRE, 0x8
+			return l.c.UpdateDestination(ctx, svc, d)
+		}, os.ErrInvalid, "tunnel flags"},
+		{"gue without port", func() error {
+			d := dst
+			d.Forward, d.TunnelType = Tunnel, GUE
+			return l.c.UpdateDestination(ctx, svc, d)
+		}, syscall.EINVAL, "port"},
+		{"weight 2^31", func() error { d := dst; d.Weight = 1 << 31; return l.c.UpdateDestination(ctx, svc, d) }, syscall.ERANGE, "weight"},
+		{"lower above upper", func() error {
+			d := dst
+			d.UpperThreshold, d.LowerThreshold = 5, 10
+			return l.c.UpdateDestination(ctx, svc, d)
+		}, syscall.ERANGE, "threshold"},
 	}
 	for _, tc := range tests {
 		err := tc.do()
@@ -529,8 +569,8 @@ func TestIntegrationDaemons(t *testing.T) {
 		t.Fatal(err)
 	}
 	mixed := Destination{Address: mustAddr("10.0.1.9"), Port: 80, Forward: Tunnel, Weight: 1}
-	if err := l.c.CreateDestination(ctx, v6, mixed); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("mixed-family destination with a daemon running: %v, want EINVAL", err)
+	if err := l.c.CreateDestination(ctx, v6, mixed); !errors.Is(err, syscall.EINVAL) || !errors.Is(err, os.ErrInvalid) || !strings.Contains(err.Error(), "sync daemon") {
+		t.Errorf("mixed-family destination with a daemon running: %v, want EINVAL, os.ErrInvalid and the daemon named", err)
 	}
 	if err := l.c.StopDaemon(ctx, Master); err != nil {
 		t.Fatalf("StopDaemon: %v", err)
@@ -555,8 +595,8 @@ func TestIntegrationDaemons(t *testing.T) {
 	if err := l.c.CreateDestination(ctx, v6, mixed); err != nil {
 		t.Fatalf("mixed-family destination without a daemon: %v", err)
 	}
-	if err := l.c.StartDaemon(ctx, backup); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("daemon with a mixed-family destination: %v, want EINVAL", err)
+	if err := l.c.StartDaemon(ctx, backup); !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "family") {
+		t.Errorf("daemon with a mixed-family destination: %v, want EINVAL and the cause named", err)
 	}
 	if adm := parseIpvsadmDaemons(t, l.sh("ipvsadm -Ln --daemon")); len(adm) != 0 {
 		t.Errorf("ipvsadm --daemon after a refused start: %+v", adm)

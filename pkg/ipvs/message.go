@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
-	"os"
 	"syscall"
 	"time"
 
@@ -82,10 +81,6 @@ func putU32(b []byte, typ uint16, v uint32) []byte {
 	return ne.AppendUint32(attrHdr(b, typ, 4), v)
 }
 
-func putBytes(b []byte, typ uint16, v []byte) []byte {
-	return pad4(append(attrHdr(b, typ, len(v)), v...))
-}
-
 // putString appends a NUL-terminated string attribute.
 func putString(b []byte, typ uint16, s string) []byte {
 	b = attrHdr(b, typ, len(s)+1)
@@ -112,46 +107,13 @@ func endNest(b []byte, start int) []byte {
 	return b
 }
 
-// invalid returns an error for a request that cannot be sent.
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{os.ErrInvalid}, args...)...)
-}
-
-// checkService validates the identity of s and returns its family.
-func checkService(s *Service) (Family, error) {
-	f := s.family()
-	if f.addrLen() == 0 {
-		return 0, invalid("unsupported address family %v", f)
-	}
-	if s.FWMark == 0 {
-		if !s.Address.IsValid() {
-			return 0, invalid("service has neither an address nor a fwmark")
-		}
-		if familyOf(s.Address) != f {
-			return 0, invalid("address %v is not of family %v", s.Address, f)
-		}
-	}
-	return f, nil
-}
-
 // appendServiceAttr appends the nested IPVS_CMD_ATTR_SERVICE. With full
 // set it carries the options a create or update needs; else only the
 // identity.
 func appendServiceAttr(b []byte, s *Service, full bool) ([]byte, error) {
-	f, err := checkService(s)
+	f, err := checkService(s, full)
 	if err != nil {
 		return b, err
-	}
-	if full {
-		if len(s.Scheduler) >= u.IP_VS_SCHEDNAME_MAXLEN {
-			return b, invalid("scheduler name %q too long", s.Scheduler)
-		}
-		if len(s.PersistenceEngine) >= u.IP_VS_PENAME_MAXLEN {
-			return b, invalid("persistence engine name %q too long", s.PersistenceEngine)
-		}
-		if int(s.Netmask) > f.addrLen()*8 {
-			return b, invalid("netmask /%d too long for %v", s.Netmask, f)
-		}
 	}
 	b, nest := beginNest(b, u.IPVS_CMD_ATTR_SERVICE)
 	b = putU16(b, u.IPVS_SVC_ATTR_AF, uint16(f))
@@ -183,6 +145,7 @@ func appendServiceAttr(b []byte, s *Service, full bool) ([]byte, error) {
 
 // appendNetmask packs the persistence netmask: an IPv4 mask travels as the
 // four mask bytes (a __be32), an IPv6 one as a prefix length in host order.
+// Zero is the full length; ZeroNetmask is /0.
 func appendNetmask(b []byte, f Family, bitsLen uint8) []byte {
 	if f == IPv6 {
 		n := uint32(bitsLen)
@@ -191,32 +154,30 @@ func appendNetmask(b []byte, f Family, bitsLen uint8) []byte {
 		}
 		return putU32(b, u.IPVS_SVC_ATTR_NETMASK, n)
 	}
-	n := int(bitsLen)
-	if n == 0 {
-		n = 32
-	}
-	m := ^uint32(0) << (32 - n)
-	if n == 0 {
-		m = 0
+	var m uint32
+	switch bitsLen {
+	case 0:
+		m = ^uint32(0)
+	case ZeroNetmask:
+	default:
+		m = ^uint32(0) << (32 - bitsLen)
 	}
 	return append(attrHdr(b, u.IPVS_SVC_ATTR_NETMASK, 4), byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
 }
 
-// appendDestAttr appends the nested IPVS_CMD_ATTR_DEST.
-func appendDestAttr(b []byte, d *Destination, full bool) ([]byte, error) {
-	f := d.family()
-	if f.addrLen() == 0 {
-		return b, invalid("unsupported destination address family %v", f)
-	}
-	if !d.Address.IsValid() || familyOf(d.Address) != f {
-		return b, invalid("destination address %v is not of family %v", d.Address, f)
+// appendDestAttr appends the nested IPVS_CMD_ATTR_DEST of a destination
+// of a service of family sf.
+func appendDestAttr(b []byte, sf Family, d *Destination, full bool) ([]byte, error) {
+	f, err := checkDestination(sf, d, full)
+	if err != nil {
+		return b, err
 	}
 	b, nest := beginNest(b, u.IPVS_CMD_ATTR_DEST)
 	b = putAddr(b, u.IPVS_DEST_ATTR_ADDR, d.Address, f)
 	b = putBE16(b, u.IPVS_DEST_ATTR_PORT, d.Port)
 	b = putU16(b, u.IPVS_DEST_ATTR_ADDR_FAMILY, uint16(f))
 	if full {
-		b = putU32(b, u.IPVS_DEST_ATTR_FWD_METHOD, uint32(d.Forward)&u.IP_VS_CONN_F_FWD_MASK)
+		b = putU32(b, u.IPVS_DEST_ATTR_FWD_METHOD, uint32(d.Forward))
 		b = putU32(b, u.IPVS_DEST_ATTR_WEIGHT, d.Weight)
 		b = putU32(b, u.IPVS_DEST_ATTR_U_THRESH, d.UpperThreshold)
 		b = putU32(b, u.IPVS_DEST_ATTR_L_THRESH, d.LowerThreshold)
@@ -244,10 +205,14 @@ func appendServiceMsg(b []byte, h header, s *Service, full bool) ([]byte, error)
 // GET_DEST dump when d is nil).
 func appendDestMsg(b []byte, h header, s *Service, d *Destination, full bool) ([]byte, error) {
 	start := len(b)
+	sf, err := checkService(s, false)
+	if err != nil {
+		return b, err
+	}
 	b = beginMsg(b, h)
-	b, err := appendServiceAttr(b, s, false)
+	b, err = appendServiceAttr(b, s, false)
 	if err == nil && d != nil {
-		b, err = appendDestAttr(b, d, full)
+		b, err = appendDestAttr(b, sf, d, full)
 	}
 	if err != nil {
 		return b[:start], err
@@ -297,15 +262,9 @@ func appendDaemonMsg(b []byte, h header, d *Daemon, full bool) ([]byte, error) {
 
 // appendTimeoutsMsg appends a SET_CONFIG request.
 func appendTimeoutsMsg(b []byte, h header, t Timeouts) ([]byte, error) {
-	secs := func(d time.Duration) (uint32, error) {
-		if d < 0 || d/time.Second > 1<<31-1 {
-			return 0, invalid("timeout %v out of range", d)
-		}
-		return uint32((d + time.Second/2) / time.Second), nil
-	}
-	tcp, err1 := secs(t.TCP)
-	fin, err2 := secs(t.TCPFin)
-	udp, err3 := secs(t.UDP)
+	tcp, err1 := timeoutSeconds("tcp", t.TCP)
+	fin, err2 := timeoutSeconds("tcpfin", t.TCPFin)
+	udp, err3 := timeoutSeconds("udp", t.UDP)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return b, err
 	}
@@ -579,9 +538,9 @@ func decodeStats(b []byte, st *Stats) error {
 // decodeServiceAttrs decodes the attributes inside IPVS_CMD_ATTR_SERVICE.
 func decodeServiceAttrs(b []byte, s *Service) error {
 	*s = Service{}
-	var addr, stats, stats64 []byte
-	var netmask uint32
-	var haveMask bool
+	// The address and netmask are read once the family is known: the kernel
+	// sends AF first, but nothing in netlink promises an order.
+	var addr, netmask, stats, stats64 []byte
 	it := attrs(b)
 	for it.next() {
 		switch it.typ {
@@ -604,12 +563,8 @@ func decodeServiceAttrs(b []byte, s *Service) error {
 		case u.IPVS_SVC_ATTR_NETMASK:
 			if len(it.data) < 4 {
 				it.short(4)
-			} else {
-				netmask, haveMask = ne.Uint32(it.data), true
-				if s.Family != IPv6 { // keep the wire bytes; the family may come later
-					netmask = binary.BigEndian.Uint32(it.data)
-				}
 			}
+			netmask = it.data
 		case u.IPVS_SVC_ATTR_STATS:
 			stats = it.data
 		case u.IPVS_SVC_ATTR_STATS64:
@@ -633,15 +588,21 @@ func decodeServiceAttrs(b []byte, s *Service) error {
 			s.Address = a
 		}
 	}
-	if haveMask {
+	if netmask != nil {
+		// An IPv4 mask is the four mask bytes, an IPv6 one a prefix length
+		// in host order (see appendNetmask).
 		switch s.Family {
 		case IPv4:
-			s.Netmask = uint8(bits.LeadingZeros32(^netmask))
-		case IPv6:
-			if netmask > 128 {
-				return malformed("IPv6 netmask /%d", netmask)
+			s.Netmask = uint8(bits.LeadingZeros32(^binary.BigEndian.Uint32(netmask)))
+			if s.Netmask == 0 {
+				s.Netmask = ZeroNetmask
 			}
-			s.Netmask = uint8(netmask)
+		case IPv6:
+			n := ne.Uint32(netmask)
+			if n > 128 {
+				return malformed("IPv6 netmask /%d", n)
+			}
+			s.Netmask = uint8(n)
 		}
 	}
 	switch {

@@ -180,7 +180,7 @@ func TestDestinationAndDaemonRoundTrip(t *testing.T) {
 		{Family: IPv6, Address: mustAddr("2001:db8::2"), Port: 80, Forward: Tunnel, Weight: 7, TunnelType: GUE, TunnelPort: 5555},
 		{Family: IPv6, Address: mustAddr("2001:db8::3"), Port: 80, Forward: Bypass},
 	} {
-		b, err := appendDestAttr(nil, &d, true)
+		b, err := appendDestAttr(nil, d.Family, &d, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,6 +278,134 @@ func TestStrings(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+// TestDecodeAnyOrder decodes service and destination attribute sets in
+// every rotation and in reverse: netlink promises no order, and an IPv6
+// netmask read before the family used to be taken for a mask in network
+// order (and refused as /1073741824).
+func TestDecodeAnyOrder(t *testing.T) {
+	split := func(b []byte) [][]byte {
+		var out [][]byte
+		for len(b) > 0 {
+			l := (int(ne.Uint16(b)) + 3) &^ 3
+			out = append(out, b[:min(l, len(b))])
+			b = b[min(l, len(b)):]
+		}
+		return out
+	}
+	orders := func(parts [][]byte) [][]byte {
+		var out [][]byte
+		for r := range parts {
+			var b []byte
+			for i := range parts {
+				b = append(b, parts[(i+r)%len(parts)]...)
+			}
+			out = append(out, b)
+		}
+		var rev []byte
+		for i := len(parts) - 1; i >= 0; i-- {
+			rev = append(rev, parts[i]...)
+		}
+		return append(out, rev)
+	}
+	for _, s := range []Service{
+		{Protocol: UDP, Address: mustAddr("2001:db8::1"), Port: 53, Scheduler: "sh", Flags: Persistent, Timeout: 60, Netmask: 64, PersistenceEngine: "sip"},
+		{Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, Netmask: 24},
+		{Family: IPv6, FWMark: 3, Netmask: 48},
+		{Protocol: TCP, Address: mustAddr("10.0.0.2"), Port: 80, Netmask: ZeroNetmask},
+	} {
+		enc, err := appendServiceAttr(nil, &s, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := s.Normalize()
+		for _, body := range orders(split(enc[4:])) {
+			var got Service
+			if err := decodeServiceAttrs(body, &got); err != nil {
+				t.Errorf("%v in order %x: %v", s, body, err)
+				continue
+			}
+			if d := cmpDiff(want, got); d != "" {
+				t.Errorf("%v in order %x (-want +got):\n%s", s, body, d)
+			}
+		}
+	}
+	for _, d := range []Destination{
+		{Address: mustAddr("2001:db8::7"), Port: 8080, Forward: Tunnel, Weight: 3, TunnelType: GUE, TunnelPort: 6080},
+		{Address: mustAddr("10.0.1.1"), Port: 80, Forward: Masquerade, Weight: 1, UpperThreshold: 9, LowerThreshold: 1},
+	} {
+		enc, err := appendDestAttr(nil, d.family(), &d, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := d.Normalize()
+		for _, body := range orders(split(enc[4:])) {
+			var got Destination
+			if err := decodeDestAttrs(body, IPv4, &got); err != nil {
+				t.Errorf("%v in order %x: %v", d, body, err)
+				continue
+			}
+			if diff := cmpDiff(want, got); diff != "" {
+				t.Errorf("%v in order %x (-want +got):\n%s", d, body, diff)
+			}
+		}
+	}
+}
+
+// TestNormalizeEqual checks what Normalize fills in and what Equal ignores
+// and sees.
+func TestNormalizeEqual(t *testing.T) {
+	v4 := Service{Protocol: TCP, Address: mustAddr("::ffff:10.0.0.1"), Port: 80}
+	n := v4.Normalize()
+	if want := (Service{Family: IPv4, Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, Scheduler: "wlc", Netmask: 32}); n != want {
+		t.Errorf("Normalize(%+v) = %+v, want %+v", v4, n, want)
+	}
+	fw := Service{FWMark: 5, Protocol: UDP, Address: mustAddr("10.0.0.1"), Port: 9, Flags: Persistent | hashedFlag}
+	if want := (Service{Family: IPv4, FWMark: 5, Scheduler: "wlc", Netmask: 32, Flags: Persistent}); fw.Normalize() != want {
+		t.Errorf("Normalize(%+v) = %+v, want %+v", fw, fw.Normalize(), want)
+	}
+	withStats := n
+	withStats.Stats.Connections = 7
+	for _, tc := range []struct {
+		a, b  Service
+		equal bool
+	}{
+		{v4, n, true},
+		{v4, withStats, true},
+		{v4, Service{Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, Scheduler: "rr"}, false},
+		{v4, Service{Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, Netmask: 24}, false},
+		{v4, Service{Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, Netmask: ZeroNetmask}, false},
+		{v4, Service{Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, Timeout: 1}, false},
+		{v4, Service{Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, PersistenceEngine: "sip"}, false},
+		{v4, Service{Protocol: TCP, Address: mustAddr("10.0.0.1"), Port: 80, Flags: OnePacket}, false},
+		{Service{Family: IPv6, FWMark: 1}, Service{Family: IPv6, FWMark: 1, Netmask: 128, Scheduler: "wlc"}, true},
+		{Service{Family: IPv6, FWMark: 1}, Service{FWMark: 1}, false},
+	} {
+		if got := tc.a.Equal(tc.b); got != tc.equal || tc.b.Equal(tc.a) != tc.equal {
+			t.Errorf("%+v.Equal(%+v) = %v, want %v (both ways)", tc.a, tc.b, got, tc.equal)
+		}
+	}
+	masq := Destination{Address: mustAddr("10.0.1.1"), Port: 80, Weight: 1}
+	back := Destination{Family: IPv4, Address: mustAddr("10.0.1.1"), Port: 80, Weight: 1, TunnelType: GUE, TunnelPort: 5,
+		ActiveConns: 3, InactiveConns: 2, PersistentConns: 1, Stats: Stats{BytesIn: 9}}
+	gue := Destination{Address: mustAddr("10.0.1.1"), Port: 80, Weight: 1, Forward: Tunnel, TunnelType: GUE, TunnelPort: 6080}
+	for _, tc := range []struct {
+		a, b  Destination
+		equal bool
+	}{
+		{masq, back, true}, // tunnel fields do not matter to masquerade, counters never
+		{masq, Destination{Address: mustAddr("10.0.1.1"), Port: 80, Weight: 2}, false},
+		{masq, Destination{Address: mustAddr("10.0.1.1"), Port: 80, Weight: 1, UpperThreshold: 1}, false},
+		{masq, Destination{Address: mustAddr("10.0.1.1"), Port: 80, Weight: 1, Forward: DirectRoute}, false},
+		{gue, Destination{Address: mustAddr("10.0.1.1"), Port: 80, Weight: 1, Forward: Tunnel, TunnelType: GUE, TunnelPort: 6081}, false},
+		{gue, Destination{Address: mustAddr("10.0.1.1"), Port: 80, Weight: 1, Forward: Tunnel, TunnelType: GUE, TunnelPort: 6080, TunnelFlags: TunnelChecksum}, false},
+		{gue, Destination{Family: IPv4, Address: mustAddr("::ffff:10.0.1.1"), Port: 80, Weight: 1, Forward: Tunnel, TunnelType: GUE, TunnelPort: 6080}, true},
+	} {
+		if got := tc.a.Equal(tc.b); got != tc.equal || tc.b.Equal(tc.a) != tc.equal {
+			t.Errorf("%+v.Equal(%+v) = %v, want %v (both ways)", tc.a, tc.b, got, tc.equal)
 		}
 	}
 }

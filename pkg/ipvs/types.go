@@ -265,13 +265,15 @@ type Service struct {
 	// what reads back.
 	Scheduler string
 	Flags     ServiceFlags
-	// Timeout is the persistence timeout in seconds (used with Persistent).
+	// Timeout is the persistence timeout in seconds (used with Persistent),
+	// at most MaxPersistenceTimeout. The kernel keeps it without
+	// Persistent too, and it reads back.
 	Timeout uint32
 	// Netmask is the persistence granularity as a prefix length: up to 32
 	// for IPv4 (sent as a mask) or 128 for IPv6 (sent as a length). Zero
-	// means the full length, which is what reads back; a /0 mask set by
-	// another tool reads back as 0. A non-contiguous IPv4 mask reads back
-	// as the length of its leading ones.
+	// means the full length, and the full length is what reads back; a /0
+	// mask (IPv4 only) is ZeroNetmask. A non-contiguous IPv4 mask set by
+	// another tool reads back as the length of its leading ones.
 	Netmask uint8
 	// PersistenceEngine is the persistence engine name ("sip"), or empty.
 	PersistenceEngine string
@@ -304,11 +306,51 @@ func (s Service) Key() ServiceKey {
 	if s.FWMark != 0 {
 		return ServiceKey{Family: f, FWMark: s.FWMark}
 	}
-	a := s.Address
+	return ServiceKey{Family: f, Protocol: s.Protocol, Address: normAddr(s.Address, f), Port: s.Port}
+}
+
+// normAddr is a as the kernel reports it for family f: no zone, and an
+// IPv4 address unmapped.
+func normAddr(a netip.Addr, f Family) netip.Addr {
+	a = a.WithZone("")
 	if f == IPv4 {
 		a = a.Unmap()
 	}
-	return ServiceKey{Family: f, Protocol: s.Protocol, Address: a, Port: s.Port}
+	return a
+}
+
+// Normalize returns s as the kernel reports it back once created: the
+// family spelled out, the address unmapped and without a zone (and, for a
+// fwmark service, no protocol, address or port), the "wlc" scheduler for
+// an empty one, the full netmask for 0, and the kernel's internal HASHED
+// flag cleared. Stats are kept as they are. Normalize does not validate: a
+// service the kernel would refuse normalises all the same.
+func (s Service) Normalize() Service {
+	f := s.family()
+	s.Family = f
+	if s.FWMark != 0 {
+		s.Protocol, s.Address, s.Port = 0, netip.Addr{}, 0
+	} else {
+		s.Address = normAddr(s.Address, f)
+	}
+	if s.Scheduler == "" {
+		s.Scheduler = "wlc"
+	}
+	s.Flags &^= hashedFlag
+	if s.Netmask == 0 {
+		s.Netmask = uint8(f.addrLen() * 8)
+	}
+	return s
+}
+
+// Equal reports whether s and o configure the same service once both are
+// normalised (see Normalize), ignoring Stats: whether a service read back
+// from the kernel is what was asked for. A diff is Key to match services
+// up and Equal to tell whether one needs an update.
+func (s Service) Equal(o Service) bool {
+	a, b := s.Normalize(), o.Normalize()
+	a.Stats, b.Stats = Stats{}, Stats{}
+	return a == b
 }
 
 // String returns s.Key().String().
@@ -338,13 +380,18 @@ type Destination struct {
 	Port    uint16
 
 	Forward ForwardMethod
-	Weight  uint32
-	// UpperThreshold and LowerThreshold bound active connections (0 = none).
+	// Weight is at most MaxWeight.
+	Weight uint32
+	// UpperThreshold and LowerThreshold bound active connections (upper 0 =
+	// no limit). The kernel wants LowerThreshold <= UpperThreshold, even
+	// with no upper limit.
 	UpperThreshold uint32
 	LowerThreshold uint32
 
-	// TunnelType, TunnelPort and TunnelFlags apply to the Tunnel method only.
-	// TunnelPort is the GUE destination port.
+	// TunnelType, TunnelPort and TunnelFlags apply to the Tunnel method
+	// only; they are not sent for the others. TunnelPort is the GUE
+	// destination port (required for GUE), TunnelFlags the GUE and GRE
+	// checksum options.
 	TunnelType  TunnelType
 	TunnelPort  uint16
 	TunnelFlags TunnelFlags
@@ -372,11 +419,31 @@ func (k DestinationKey) String() string {
 // Key returns the identity of d within its service.
 func (d Destination) Key() DestinationKey {
 	f := d.family()
-	a := d.Address
-	if f == IPv4 {
-		a = a.Unmap()
+	return DestinationKey{Family: f, Address: normAddr(d.Address, f), Port: d.Port}
+}
+
+// Normalize returns d as the kernel reports it back once created: the
+// family spelled out, the address unmapped and without a zone, and the
+// tunnel fields zero unless the method is Tunnel (they are not sent
+// otherwise). The connection counters and Stats are kept as they are.
+func (d Destination) Normalize() Destination {
+	f := d.family()
+	d.Family = f
+	d.Address = normAddr(d.Address, f)
+	if d.Forward != Tunnel {
+		d.TunnelType, d.TunnelPort, d.TunnelFlags = 0, 0, 0
 	}
-	return DestinationKey{Family: f, Address: a, Port: d.Port}
+	return d
+}
+
+// Equal reports whether d and o configure the same destination once both
+// are normalised (see Normalize), ignoring Stats and the ActiveConns,
+// InactiveConns and PersistentConns counters.
+func (d Destination) Equal(o Destination) bool {
+	a, b := d.Normalize(), o.Normalize()
+	a.ActiveConns, a.InactiveConns, a.PersistentConns, a.Stats = 0, 0, 0, Stats{}
+	b.ActiveConns, b.InactiveConns, b.PersistentConns, b.Stats = 0, 0, 0, Stats{}
+	return a == b
 }
 
 // String returns d.Key().String().
@@ -438,8 +505,9 @@ type Info struct {
 	ConnTableSize uint32
 }
 
-// Timeouts are the connection timeouts of ipvsadm --set, in whole seconds.
-// A zero field in SetTimeouts leaves that timeout unchanged.
+// Timeouts are the connection timeouts of ipvsadm --set, in whole seconds
+// (SetTimeouts refuses fractions rather than round them). A zero field in
+// SetTimeouts leaves that timeout unchanged.
 type Timeouts struct {
 	TCP    time.Duration
 	TCPFin time.Duration

@@ -13,9 +13,18 @@
 // whoever re-creates 10,000 of them next in the same namespace is 10-20x
 // slower, so sharing one namespace would rank by order, not by code.
 //
-// The last line is machine readable: the ratios of pkg/ipvs's best mode to
-// moby/ipvs in this run (time for create and dump, Go bytes allocated over
-// all three steps).
+// pkg/ipvs runs in two modes: "batched" is how seesawd uses it (creates and
+// removes in Apply batches, the dump with DumpAll), "single" one call per
+// change, like the peers.
+// Each figure is the median of the rounds, with the spread (min-max) beside
+// it: a difference between two runs of the same code within that spread is
+// noise.
+//
+// The last line is machine readable: the ratios of the batched mode to
+// moby/ipvs in this run, medians over medians (time for create and dump,
+// Go bytes allocated over all three steps):
+//
+//	ipvs-bench: mode=batched create=X dump=Y alloc=Z
 package main
 
 import (
@@ -115,21 +124,46 @@ type result struct {
 	create, dump, remove []sample
 }
 
-func median(ss []sample) sample {
-	if len(ss) == 0 {
-		return sample{}
+// stat is the median and the spread of one figure over the rounds.
+type stat struct{ med, min, max float64 }
+
+func statOf(vs []float64) stat {
+	if len(vs) == 0 {
+		return stat{}
 	}
-	c := append([]sample(nil), ss...)
-	sort.Slice(c, func(i, j int) bool { return c[i].D < c[j].D })
+	c := append([]float64(nil), vs...)
+	sort.Float64s(c)
 	m := c[len(c)/2]
-	// Allocation counts barely vary between rounds; report the same round's.
-	return m
+	if len(c)%2 == 0 {
+		m = (c[len(c)/2-1] + c[len(c)/2]) / 2
+	}
+	return stat{med: m, min: c[0], max: c[len(c)-1]}
+}
+
+// times returns the step's durations in milliseconds, one per round.
+func times(ss []sample) []float64 {
+	var out []float64
+	for _, s := range ss {
+		out = append(out, float64(s.D)/1e6)
+	}
+	return out
+}
+
+// allocs returns the Go bytes and allocation counts of whole runs (all
+// three steps), one per round.
+func allocs(r *result) (bytes, count []float64) {
+	for i := range r.create {
+		bytes = append(bytes, float64(r.create[i].Bytes+r.dump[i].Bytes+r.remove[i].Bytes))
+		count = append(count, float64(r.create[i].Allocs+r.dump[i].Allocs+r.remove[i].Allocs))
+	}
+	return bytes, count
 }
 
 func main() {
 	nsvc := flag.Int("services", 1000, "TCP services to create")
 	ndst := flag.Int("dests", 10, "NAT destinations per service")
-	rounds := flag.Int("rounds", 3, "rounds (each implementation once per round, order rotated); medians are reported")
+	rounds := flag.Int("rounds", 5, "rounds (each implementation once per round, order rotated); medians and spreads are reported")
+
 	only := flag.String("only", "", "comma-separated implementation names to run (default all)")
 	child := flag.String("child", "", "internal: run one implementation in this process and print its samples")
 	estimation := flag.Bool("estimation", false, "leave the kernel's rate estimator on (net.ipv4.vs.run_estimation): its timer walks every service and destination each 2 s, billing kernel work at random to whichever step is running")
@@ -147,8 +181,8 @@ func main() {
 	for _, n := range names {
 		results[n] = &result{}
 	}
-	fmt.Printf("ipvs-bench: %d services x %d destinations, %d rounds, kernel %s, fresh netns per run, rate estimator %s\n",
-		*nsvc, *ndst, *rounds, kernelRelease(), map[bool]string{true: "on", false: "off"}[*estimation])
+	fmt.Printf("ipvs-bench: %d services x %d destinations, %d rounds, kernel %s, %d CPUs, fresh netns per run, rate estimator %s\n",
+		*nsvc, *ndst, *rounds, kernelRelease(), runtime.NumCPU(), map[bool]string{true: "on", false: "off"}[*estimation])
 	// One small unmeasured run each first: the first exec of a binary over
 	// the lab's 9p root and the first use of each kernel path are slow.
 	for _, n := range names {
@@ -224,7 +258,8 @@ func runInNetns(name string, nsvc, ndst int, estimation bool) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, self, "-child", name, "-services", fmt.Sprint(nsvc), "-dests", fmt.Sprint(ndst), fmt.Sprintf("-estimation=%v", estimation))
+	cmd := exec.Command("ip", "netns", "exec", ns, self, "-child", name, "-services", fmt.Sprint(nsvc), "-dests", fmt.Sprint(ndst),
+		fmt.Sprintf("-estimation=%v", estimation))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -306,69 +341,55 @@ func runOne(im impl, w work, res *result) error {
 
 func report(names []string, results map[string]*result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "implementation\tcreate\tdump\tremove\tGo alloc MB\tGo allocs\tcreate/moby\tdump/moby\talloc/moby\tcreate/best peer\tdump/best peer\t")
-	// The fastest peer per step, among everything that is not pkg/ipvs.
-	var bestC, bestD time.Duration
+	fmt.Fprintln(tw, "implementation\tcreate ms\t(min-max)\tdump ms\t(min-max)\tremove ms\t(min-max)\tGo alloc MB\t(min-max)\tGo allocs\tcreate/moby\tdump/moby\talloc/moby\t")
+	type figures struct{ c, d, r, bytes, count stat }
+	fig := map[string]figures{}
 	for _, name := range names {
-		if strings.HasPrefix(name, "seesaw") {
-			continue
-		}
-		c, d := median(results[name].create).D, median(results[name].dump).D
-		if bestC == 0 || c < bestC {
-			bestC = c
-		}
-		if bestD == 0 || d < bestD {
-			bestD = d
-		}
+		r := results[name]
+		b, n := allocs(r)
+		fig[name] = figures{c: statOf(times(r.create)), d: statOf(times(r.dump)), r: statOf(times(r.remove)), bytes: statOf(b), count: statOf(n)}
 	}
-	moby := results["moby/ipvs"]
-	var mobyC, mobyD sample
-	var mobyB uint64
-	if moby != nil {
-		mobyC, mobyD = median(moby.create), median(moby.dump)
-		mobyB = mobyC.Bytes + mobyD.Bytes + median(moby.remove).Bytes
-	}
+	moby, haveMoby := fig["moby/ipvs"]
 	ratio := func(a, b float64) string {
-		if b == 0 {
+		if !haveMoby || b == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	type best struct{ c, d, a float64 }
-	bestSeesaw := best{c: -1}
 	for _, name := range names {
-		r := results[name]
-		c, d, rm := median(r.create), median(r.dump), median(r.remove)
-		bytes, allocs := c.Bytes+d.Bytes+rm.Bytes, c.Allocs+d.Allocs+rm.Allocs
-		allocMB, allocN, allocR := "n/a (C)", "n/a", "-"
+		f := fig[name]
+		mb, mbSpread, count, allocR := "n/a (C)", "", "n/a", "-"
 		if name != "ipvsadm -R" {
-			allocMB = fmt.Sprintf("%.1f", float64(bytes)/1e6)
-			allocN = fmt.Sprint(allocs)
-			allocR = ratio(float64(bytes), float64(mobyB))
+			mb = fmt.Sprintf("%.1f", f.bytes.med/1e6)
+			mbSpread = fmt.Sprintf("(%.1f-%.1f)", f.bytes.min/1e6, f.bytes.max/1e6)
+			count = fmt.Sprintf("%.0f", f.count.med)
+			allocR = ratio(f.bytes.med, moby.bytes.med)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, ms(c.D), ms(d.D), ms(rm.D), allocMB, allocN,
-			ratio(c.D.Seconds(), mobyC.D.Seconds()), ratio(d.D.Seconds(), mobyD.D.Seconds()), allocR,
-			ratio(c.D.Seconds(), bestC.Seconds()), ratio(d.D.Seconds(), bestD.Seconds()))
-		if strings.HasPrefix(name, "seesaw") && mobyB > 0 {
-			b := best{c: c.D.Seconds() / mobyC.D.Seconds(), d: d.D.Seconds() / mobyD.D.Seconds(), a: float64(bytes) / float64(mobyB)}
-			if bestSeesaw.c < 0 || b.c < bestSeesaw.c {
-				bestSeesaw.c = b.c
-			}
-			if bestSeesaw.d == 0 || b.d < bestSeesaw.d {
-				bestSeesaw.d = b.d
-			}
-			if bestSeesaw.a == 0 || b.a < bestSeesaw.a {
-				bestSeesaw.a = b.a
-			}
-		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name,
+			ms(f.c.med), spread(f.c), ms(f.d.med), spread(f.d), ms(f.r.med), spread(f.r), mb, mbSpread, count,
+			ratio(f.c.med, moby.c.med), ratio(f.d.med, moby.d.med), allocR)
 	}
 	tw.Flush()
-	if bestSeesaw.c >= 0 {
-		fmt.Printf("ipvs-bench: create=%.2f dump=%.2f alloc=%.2f\n", bestSeesaw.c, bestSeesaw.d, bestSeesaw.a)
+	b, ok := fig["seesaw batched"]
+	if !ok || !haveMoby {
+		return
 	}
+	// The same ratios round by round (each round runs both once), for their spread.
+	rb, rm := results["seesaw batched"], results["moby/ipvs"]
+	var rc, rd []float64
+	for i := range min(len(rb.create), len(rm.create)) {
+		rc = append(rc, float64(rb.create[i].D)/float64(rm.create[i].D))
+		rd = append(rd, float64(rb.dump[i].D)/float64(rm.dump[i].D))
+	}
+	c, d := statOf(rc), statOf(rd)
+	fmt.Printf("ipvs-bench: batched/moby round by round: create %.2f-%.2f, dump %.2f-%.2f\n", c.min, c.max, d.min, d.max)
+	fmt.Printf("ipvs-bench: mode=batched create=%.2f dump=%.2f alloc=%.2f\n",
+		b.c.med/moby.c.med, b.d.med/moby.d.med, b.bytes.med/moby.bytes.med)
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/1e6) }
+func ms(v float64) string { return fmt.Sprintf("%.0f", v) }
+
+func spread(s stat) string { return fmt.Sprintf("(%.0f-%.0f)", s.min, s.max) }
 
 func kernelRelease() string {
 	b, err := os.ReadFile("/proc/sys/kernel/osrelease")

@@ -17,15 +17,27 @@ func seesawDest(w work, i, j int) ipvs.Destination {
 	return ipvs.Destination{Address: d.Addr(), Port: d.Port(), Forward: ipvs.Masquerade, Weight: 1}
 }
 
-// seesawImpls measures pkg/ipvs twice: every change in one Apply call
-// (batched), and one call per change like the peers.
+// seesawImpls measures pkg/ipvs twice: the way seesawd uses it (batched:
+// every change in one Apply call, the dump with DumpAll), and one call per
+// change like the peers (single: Services, then Destinations for each).
 func seesawImpls() ([]impl, error) {
 	c, err := ipvs.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("pkg/ipvs: %w", err)
 	}
 	ctx := context.Background()
-	dump := func() (int, int, error) {
+	dumpAll := func() (int, int, error) {
+		all, err := c.DumpAll(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		n := 0
+		for _, sd := range all {
+			n += len(sd.Destinations)
+		}
+		return len(all), n, nil
+	}
+	dumpEach := func() (int, int, error) {
 		svcs, err := c.Services(ctx)
 		if err != nil {
 			return 0, 0, err
@@ -60,7 +72,7 @@ func seesawImpls() ([]impl, error) {
 			}
 			return apply(ops)
 		},
-		dump: dump,
+		dump: dumpAll,
 		remove: func(w work) error {
 			ops := make([]ipvs.Op, 0, len(w.services))
 			for i := range w.services {
@@ -85,7 +97,7 @@ func seesawImpls() ([]impl, error) {
 			}
 			return nil
 		},
-		dump: dump,
+		dump: dumpEach,
 		remove: func(w work) error {
 			for i := range w.services {
 				if err := c.RemoveService(ctx, seesawService(w, i)); err != nil {
