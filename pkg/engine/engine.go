@@ -676,6 +676,12 @@ func (e *Engine) resyncView(ctx context.Context) error {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
 	dump, err := e.opts.Kernel.DumpAll(ctx)
+	if errors.Is(err, ipvs.ErrDumpInconsistent) {
+		// Repeats were removed; what the dump got wrong is read on its own
+		// before anything is deleted or created on its word (see timers).
+		e.log.Info("the IPVS dump saw concurrent changes; confirming what differs", zap.Error(err))
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("engine: dump: %w", err)
 	}
