@@ -13,7 +13,7 @@ RACE ?= -race
 TESTFLAGS ?=
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-unit deps vm-prepare lint fmt fuzz bench bench-ipvs bench-healthcheck bench-vrrp demo clean
+.PHONY: all build test test-unit deps vm-prepare lint fmt fuzz bench bench-ipvs bench-healthcheck bench-vrrp bench-engine demo clean
 
 all: build
 
@@ -64,7 +64,7 @@ fuzz:
 	  done; \
 	done
 
-bench: bench-ipvs bench-healthcheck bench-vrrp
+bench: bench-ipvs bench-healthcheck bench-vrrp bench-engine
 
 ## bench-ipvs: pkg/ipvs vs moby/ipvs, cloudflare/ipvs and ipvsadm -R in the VM lab.
 bench-ipvs: vm-prepare
@@ -76,6 +76,11 @@ bench-healthcheck:
 
 bench-vrrp: deps
 	$(GO) run ./test/bench/vrrp
+
+## bench-engine: reload, restart, transitions and steady state at 1,000 x 10, seesawd vs keepalived (VM lab).
+bench-engine: vm-prepare build
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/engine-bench ./test/bench/engine
+	$(BIN)/engine-bench -seesawd $(BIN)/seesawd
 
 ## demo: two seesawd nodes fail over a VIP while a client pings it, inside the VM lab.
 demo: deps vm-prepare build

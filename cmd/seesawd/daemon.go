@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -49,9 +50,7 @@ func serve(path string, stderr io.Writer) int {
 	}
 	defer func() { _ = log.Sync() }()
 	log = log.With(zap.String("node", cfg.Node.Name))
-	for _, w := range cfg.Warnings {
-		log.Warn("configuration", zap.String("warning", w.Located(path)))
-	}
+	logWarnings(log, cfg, path)
 	if err := preflight(cfg); err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitFail
@@ -127,7 +126,7 @@ func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
 		d.engine, err = engine.New(engine.Options{
 			Kernel:      d.ipvs,
 			Checks:      d.checks,
-			VRRP:        vrrpAdapter{d.node},
+			VRRP:        d.node,
 			Logger:      log.Named("engine"),
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
@@ -141,24 +140,37 @@ func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
 }
 
 func (d *seesawd) close() {
+	start := time.Now()
+	// A stop that hangs is a bug: say where, then let the caller exit.
+	stuck := time.AfterFunc(5*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		d.log.Error("shutdown is taking more than 5s", zap.String("goroutines", string(buf[:n])))
+	})
+	defer stuck.Stop()
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
 	if d.ipvs != nil {
 		_ = d.ipvs.Close()
 	}
+	d.log.Debug("closed", zap.Duration("took", time.Since(start)))
 }
 
 // run starts the engine, then VRRP once IPVS holds the services (a node
 // must not attract traffic for a VIP it cannot serve yet), and serves
 // reloads until ctx ends.
 func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal, path string) error {
+	started := time.Now()
 	var engineDone chan error
 	if d.engine != nil {
 		engineDone = make(chan error, 1)
 		go func() { engineDone <- d.engine.Run(ctx) }()
 		select {
 		case <-d.engine.Ready():
+			st := d.engine.Status()
+			d.log.Info("services programmed", zap.Int("services", len(st.Services)), zap.Int("ops", opsOf(st.Last)),
+				zap.Duration("since_start", time.Since(started)))
 		case err := <-engineDone:
 			return err
 		}
@@ -206,9 +218,7 @@ func (d *seesawd) reload(ctx context.Context, path string) {
 		d.log.Info("reload: configuration unchanged")
 		return
 	}
-	for _, w := range cfg.Warnings {
-		d.log.Warn("configuration", zap.String("warning", w.Located(path)))
-	}
+	logWarnings(d.log, cfg, path)
 	if len(cfg.Services) > 0 && d.engine == nil {
 		d.log.Error("reload refused: the configuration now has services but the kernel has no IPVS: load the ip_vs module (modprobe ip_vs) and restart")
 		return
@@ -230,6 +240,33 @@ func (d *seesawd) reload(ctx context.Context, path string) {
 	d.cfg = cfg
 	d.log.Info("reload applied", zap.String("hash", cfg.Hash[:12]), zap.Int("services", len(cfg.Services)),
 		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Duration("took", time.Since(start)))
+}
+
+// logWarnings logs the configuration's warnings in one line: a file of
+// 1,000 anycast services has 1,000 of them.
+func logWarnings(log *zap.Logger, cfg *config.Config, path string) {
+	if len(cfg.Warnings) == 0 {
+		return
+	}
+	const show = 10
+	var ws []string
+	for i, w := range cfg.Warnings {
+		if i == show {
+			ws = append(ws, fmt.Sprintf("... and %d more (seesawd --check-config lists them all)", len(cfg.Warnings)-show))
+			break
+		}
+		ws = append(ws, w.Located(path))
+	}
+	log.Warn("configuration warnings", zap.Int("count", len(cfg.Warnings)), zap.Strings("warnings", ws))
+}
+
+// opsOf sums a reconcile's operations.
+func opsOf(i engine.ReconcileInfo) int {
+	n := 0
+	for _, c := range i.Ops {
+		n += c
+	}
+	return n
 }
 
 func newLogger(c config.Log, out io.Writer) (*zap.Logger, error) {

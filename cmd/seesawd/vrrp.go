@@ -2,28 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"reflect"
 
 	"github.com/seesawd/seesawd/pkg/config"
 	"github.com/seesawd/seesawd/pkg/vrrp"
 )
 
-// vrrpAdapter gives the engine the context-taking AdjustPriority.
-type vrrpAdapter struct{ n *vrrp.Node }
-
-func (a vrrpAdapter) AdjustPriority(ctx context.Context, instance string, delta int) error {
-	return a.n.AdjustPriority(instance, delta)
-}
-
-func (a vrrpAdapter) Events() <-chan vrrp.Event { return a.n.Events() }
-
-// applyVRRP applies the VRRP part of a reload.
+// applyVRRP applies the VRRP part of a reload: instances whose identity
+// (name, family, interface, VRID) is unchanged keep their state, changed
+// settings apply in place, removed instances resign with priority 0.
 func (d *seesawd) applyVRRP(ctx context.Context, cfg *config.Config) error {
 	oi, og := d.cfg.VRRPInstances()
 	ni, ng := cfg.VRRPInstances()
 	if reflect.DeepEqual(oi, ni) && reflect.DeepEqual(og, ng) {
 		return nil
 	}
-	return errors.New("the vrrp section changed: live VRRP reconfiguration is not available yet, restart to apply it")
+	return d.node.Update(ctx, &vrrp.Config{Instances: ni, SyncGroups: ng})
 }

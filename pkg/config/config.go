@@ -133,8 +133,9 @@ func Load(path string) (*Config, error) {
 
 // Parse parses and validates a YAML document.
 func Parse(data []byte) (*Config, error) {
-	settings, lines, probs := checkYAML(data)
+	settings, doc, probs := checkYAML(data)
 	if len(probs) > 0 {
+		sortProblems(probs)
 		return nil, &Error{Problems: probs}
 	}
 	v := viper.New()
@@ -150,14 +151,14 @@ func Parse(data []byte) (*Config, error) {
 	c.defaultsAndValidate(v2)
 	probs = append(probs, v2.probs...)
 	for i := range probs {
-		probs[i].Line = lines.line(probs[i].Path)
+		probs[i].Line = lineOf(doc, probs[i].Path)
 	}
 	if len(probs) > 0 {
 		sortProblems(probs)
 		return nil, &Error{Problems: probs}
 	}
 	for _, w := range v2.warns {
-		w.Line = lines.line(w.Path)
+		w.Line = lineOf(doc, w.Path)
 		c.Warnings = append(c.Warnings, w)
 	}
 	sortProblems(c.Warnings)

@@ -108,7 +108,9 @@ type Service struct {
 	Backends    []Backend    `mapstructure:"backends"`
 
 	// engine is the validated service, filled by validateServices.
-	engine engine.Service `mapstructure:"-"`
+	engine engine.Service
+	// decodeErrs are the keys bulkHook could not decode.
+	decodeErrs []*keyError
 }
 
 // Tunnel configures the encapsulation of forward: tunnel.
@@ -149,9 +151,6 @@ type Backend struct {
 	LowerThreshold int  `mapstructure:"lower_threshold"`
 	// HealthCheck overrides fields of the service's health check for this backend.
 	HealthCheck *HealthCheck `mapstructure:"healthcheck"`
-
-	// decodeErrs are the keys backendHook could not decode.
-	decodeErrs []*keyError
 }
 
 // Service defaults.
@@ -218,6 +217,12 @@ func (m MarkRange) Contains(x uint32) bool { return x >= m.First && x <= m.Last 
 
 // validate fills defaults and returns the engine's form of the service.
 func (s *Service) validate(v *validator, p string, instances map[string]bool) engine.Service {
+	if len(s.decodeErrs) > 0 {
+		for _, e := range s.decodeErrs {
+			v.bad(joinPath(p, strings.TrimPrefix(e.key, ".")), "%v", e.err)
+		}
+		return engine.Service{}
+	}
 	es := engine.Service{Name: s.Name}
 	if s.Name == "" {
 		v.bad(p+".name", "required")
@@ -525,12 +530,6 @@ func parseHostPort(s string, defPort uint16) (netip.AddrPort, error) {
 
 // validate checks one backend and returns its engine form.
 func (b *Backend) validate(v *validator, p string, svc *ipvs.Service, fwd ipvs.ForwardMethod, tun *Tunnel, svcCheck *HealthCheck) (engine.Backend, bool) {
-	if len(b.decodeErrs) > 0 {
-		for _, e := range b.decodeErrs {
-			v.bad(joinPath(p, e.key), "%v", e.err)
-		}
-		return engine.Backend{}, false
-	}
 	before := len(v.probs)
 	a, err := netip.ParseAddr(b.Address)
 	if err != nil || a.Zone() != "" {

@@ -23,8 +23,12 @@ type VRRPInstance struct {
 	Preempt      *bool         `mapstructure:"preempt"`
 	PreemptDelay time.Duration `mapstructure:"preempt_delay"`
 	// Accept defaults to true.
-	Accept       *bool    `mapstructure:"accept"`
-	UnicastPeers []string `mapstructure:"unicast_peers"`
+	Accept *bool `mapstructure:"accept"`
+	// AcceptAddressMismatch lets an advertisement whose address list differs
+	// from ours decide elections (RFC behaviour). Off by default: another
+	// cluster reusing the VRID must not take the VIP away.
+	AcceptAddressMismatch bool     `mapstructure:"accept_address_mismatch"`
+	UnicastPeers          []string `mapstructure:"unicast_peers"`
 	// Checksum is rfc5798 (default) or ipv4-no-pseudo-header.
 	Checksum        string           `mapstructure:"checksum"`
 	GARP            GARP             `mapstructure:"garp"`
@@ -246,7 +250,9 @@ func (c *Config) VRRPInstances() ([]vrrp.InstanceConfig, []vrrp.SyncGroup) {
 			PreemptDelay:   in.PreemptDelay,
 			Accept:         *in.Accept,
 			Checksum:       mode,
-			GARP:           vrrp.GARPConfig{Count: *in.GARP.Count, Interval: in.GARP.Interval, Refresh: in.GARP.Refresh},
+
+			AcceptAddressMismatch: in.AcceptAddressMismatch,
+			GARP:                  vrrp.GARPConfig{Count: *in.GARP.Count, Interval: in.GARP.Interval, Refresh: in.GARP.Refresh},
 		}
 		for _, t := range in.TrackInterfaces {
 			base.TrackInterfaces = append(base.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight})

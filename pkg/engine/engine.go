@@ -238,8 +238,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.start(ctx, lctx); err != nil {
 		return err
 	}
-	close(e.ready)
 	e.publish()
+	close(e.ready)
 
 	timer := e.clock.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -676,6 +676,12 @@ func (e *Engine) resyncView(ctx context.Context) error {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
 	dump, err := e.opts.Kernel.DumpAll(ctx)
+	if errors.Is(err, ipvs.ErrDumpInconsistent) {
+		// Repeats were removed; what the dump got wrong is read on its own
+		// before anything is deleted or created on its word (see timers).
+		e.log.Info("the IPVS dump saw concurrent changes; confirming what differs", zap.Error(err))
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("engine: dump: %w", err)
 	}
@@ -769,6 +775,9 @@ func (e *Engine) timers(ctx context.Context) {
 	if !now.Before(e.nextResync) {
 		e.nextResync = now.Add(e.st.cfg.ResyncInterval)
 		old := e.view
+		defer func() {
+			e.log.Debug("resync", zap.Int("services", len(e.view)), zap.Duration("took", e.clock.Now().Sub(now)))
+		}()
 		if err := e.resyncView(ctx); err != nil {
 			e.log.Error("resync", zap.Error(err))
 			e.scheduleRetry(true, now)

@@ -63,13 +63,17 @@ type harness struct {
 
 // start runs an engine on k with cfg inside the current synctest bubble and
 // waits until it is ready and idle.
-func start(t *testing.T, k *fakeKernel, cfg *Config, state string) *harness {
+func start(t *testing.T, k *fakeKernel, cfg *Config, state string, kernel ...Kernel) *harness {
 	t.Helper()
 	h := &harness{t: t, k: k, c: newFakeChecks(), v: newFakeVRRP(), state: state, errc: make(chan error, 1)}
 	if h.state == "" {
 		h.state = filepath.Join(t.TempDir(), "state.json")
 	}
-	e, err := New(Options{Kernel: k, Checks: h.c, VRRP: h.v, Logger: zaptest.NewLogger(t), StateFile: h.state,
+	var kk Kernel = k
+	if len(kernel) > 0 {
+		kk = kernel[0]
+	}
+	e, err := New(Options{Kernel: kk, Checks: h.c, VRRP: h.v, Logger: zaptest.NewLogger(t), StateFile: h.state,
 		OnReconcile: func(i ReconcileInfo) { h.infos = append(h.infos, i) }}, cfg)
 	if err != nil {
 		t.Fatal(err)

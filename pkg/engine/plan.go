@@ -331,7 +331,7 @@ func diff(w *want, ks *kService) []ipvs.Op {
 		}
 		return ops
 	}
-	if !serviceEqual(w.svc, ks.svc) {
+	if !w.svc.Equal(ks.svc) {
 		ops = append(ops, ipvs.Op{Kind: ipvs.OpUpdateService, Service: w.svc})
 	}
 	for _, dk := range sortedDestKeys(ks.dests) {
@@ -345,7 +345,7 @@ func diff(w *want, ks *kService) []ipvs.Op {
 		switch {
 		case !ok:
 			ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateDestination, Service: w.svc, Destination: d})
-		case !destEqual(d, cur):
+		case !d.Equal(cur):
 			ops = append(ops, ipvs.Op{Kind: ipvs.OpUpdateDestination, Service: w.svc, Destination: d})
 		}
 	}

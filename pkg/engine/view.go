@@ -139,11 +139,11 @@ func sameEntry(a, b *kService) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if !serviceEqual(a.svc, b.svc) || len(a.dests) != len(b.dests) {
+	if !a.svc.Equal(b.svc) || len(a.dests) != len(b.dests) {
 		return false
 	}
 	for k, d := range a.dests {
-		if o, ok := b.dests[k]; !ok || !destEqual(d, o) {
+		if o, ok := b.dests[k]; !ok || !d.Equal(o) {
 			return false
 		}
 	}

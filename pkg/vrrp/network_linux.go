@@ -49,7 +49,7 @@ func NewLinuxNetwork() (Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: current network namespace: %w", err)
 	}
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		_ = ns.Close()
 		return nil, fmt.Errorf("vrrp: netlink: %w", err)
