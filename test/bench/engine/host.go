@@ -93,7 +93,7 @@ func opsOf(i engine.ReconcileInfo) int {
 type flipChecks struct{ out chan []healthcheck.Transition }
 
 func (f *flipChecks) Update(context.Context, []healthcheck.Check) error { return nil }
-func (f *flipChecks) Transitions() <-chan []healthcheck.Transition   { return f.out }
+func (f *flipChecks) Transitions() <-chan []healthcheck.Transition      { return f.out }
 
 // measureFlips runs the engine on kernel k with services×backends and sends
 // n single health transitions (a random backend down, then up again),
@@ -159,7 +159,6 @@ func measureFlips(ctx context.Context, l layout, k engine.Kernel, n int) ([]time
 	cancel()
 	return out, <-done
 }
-
 
 // quantile returns the q-quantile of ds (nearest rank).
 func quantile(ds []time.Duration, q float64) time.Duration {

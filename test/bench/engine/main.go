@@ -240,4 +240,3 @@ func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "engine-bench: "+format+"\n", args...)
 	os.Exit(1)
 }
-

@@ -16,7 +16,9 @@ type mapKernel struct {
 	svcs map[ipvs.ServiceKey]*ipvs.ServiceDestinations
 }
 
-func newMapKernel() *mapKernel { return &mapKernel{svcs: map[ipvs.ServiceKey]*ipvs.ServiceDestinations{}} }
+func newMapKernel() *mapKernel {
+	return &mapKernel{svcs: map[ipvs.ServiceKey]*ipvs.ServiceDestinations{}}
+}
 
 func (k *mapKernel) DumpAll(context.Context) ([]ipvs.ServiceDestinations, error) {
 	k.mu.Lock()
@@ -46,8 +48,8 @@ func (k *mapKernel) Destinations(_ context.Context, s ipvs.Service) ([]ipvs.Dest
 	return nil, &ipvs.OpError{Op: "dump destinations", Err: os.ErrNotExist}
 }
 
-func (k *mapKernel) Timeouts(context.Context) (ipvs.Timeouts, error) { return ipvs.Timeouts{}, nil }
-func (k *mapKernel) SetTimeouts(context.Context, ipvs.Timeouts) error  { return nil }
+func (k *mapKernel) Timeouts(context.Context) (ipvs.Timeouts, error)  { return ipvs.Timeouts{}, nil }
+func (k *mapKernel) SetTimeouts(context.Context, ipvs.Timeouts) error { return nil }
 
 func (k *mapKernel) Apply(_ context.Context, ops []ipvs.Op) ([]error, error) {
 	k.mu.Lock()
