@@ -256,15 +256,23 @@ func (t *translator) checker(c *Node, ctx *checkCtx) *checkDef {
 			"UDP_CHECK: checked with icmp"})
 	}
 	d.set("type", typ)
+	// keepalived probes connect_port, else the port written on the
+	// real_server line: not the one IPVS forwards to when keepalived
+	// corrects it (DR, TUN), and port 0 when none is written.
 	port := connectPort
 	if port == 0 {
-		port = ctx.port
+		port = ctx.rs.port
 	}
 	if typ != "icmp" {
-		if port == 0 {
+		switch {
+		case port == 0 && ctx.port == 0:
 			t.noteOnly(c, "%s: no port to check (an fwmark service's real server with no port and no connect_port): "+
 				"keepalived probed port 0, which always fails; the backend is left without a check", kw)
 			return nil
+		case port == 0:
+			t.noteOnly(c, "%s: keepalived probes port 0 when neither the real_server nor connect_port gives one, which always "+
+				"fails; seesawd checks the backend's port (%d)", kw, ctx.port)
+			port = ctx.port
 		}
 		if port != ctx.port {
 			d.set("port", port)

@@ -271,26 +271,18 @@ const maxRange = 256
 // addressRange reads a virtual_server_group address: an address, a range
 // "192.0.2.1-10" (last part) or "192.0.2.250-192.0.3.10", or a prefix.
 func addressRange(s string, limit int) ([]netip.Addr, error) {
-	var first, last netip.Addr
+	var first netip.Addr
+	in := func(netip.Addr) bool { return false }
 	if p, err := netip.ParsePrefix(s); err == nil {
 		p = p.Masked()
-		first = p.Addr()
-		last = first
-		for n := p.Addr(); p.Contains(n); n = n.Next() {
-			last = n
-			if !n.Next().IsValid() {
-				break
-			}
-		}
+		first, in = p.Addr(), p.Contains
 	} else if lo, hi, ok := strings.Cut(s, "-"); ok {
 		a, err := netip.ParseAddr(lo)
 		if err != nil {
 			return nil, fmt.Errorf("not an address range")
 		}
-		first = a
-		if b, err := netip.ParseAddr(hi); err == nil {
-			last = b
-		} else {
+		last, err := netip.ParseAddr(hi)
+		if err != nil {
 			// Only the last part is given: an octet, or an IPv6 group in hex.
 			base := 10
 			if a.Is6() {
@@ -308,18 +300,19 @@ func addressRange(s string, limit int) ([]netip.Addr, error) {
 			}
 			last, _ = netip.AddrFromSlice(b)
 		}
+		if a.Zone() != "" || a.Is4() != last.Is4() || last.Less(a) {
+			return nil, fmt.Errorf("not an address range")
+		}
+		first, in = a, func(x netip.Addr) bool { return !last.Less(x) }
 	} else {
 		a, err := netip.ParseAddr(s)
-		if err != nil {
+		if err != nil || a.Zone() != "" {
 			return nil, fmt.Errorf("not an address")
 		}
-		first, last = a, a
-	}
-	if first.Zone() != "" || first.Is4() != last.Is4() || last.Less(first) {
-		return nil, fmt.Errorf("not an address range")
+		first, in = a, func(x netip.Addr) bool { return x == a }
 	}
 	var out []netip.Addr
-	for a := first; a.IsValid() && !last.Less(a); a = a.Next() {
+	for a := first; a.IsValid() && in(a); a = a.Next() {
 		if len(out) == limit {
 			return nil, fmt.Errorf("more than %d addresses", limit)
 		}
@@ -757,7 +750,7 @@ func (t *translator) service(vs *vsConf, k vsKey) {
 		return
 	}
 	t.svcKeys[key] = at
-	s.name = uniqueName(nameFor(k.addr, k.fwmark, k.port, s.protocol), t.svcNames)
+	s.name = uniqueName(nameFor(k.addr, k.fwmark, v6, k.port, s.protocol), t.svcNames)
 	t.services = append(t.services, s)
 }
 
@@ -867,8 +860,8 @@ func (t *translator) backend(s *serviceOut, vs *vsConf, rs *rsConf, k vsKey, v6 
 			rs.addr, b.port, fwd.method)
 		b.port = 0
 	case k.fwmark == 0 && b.port != 0 && b.port != k.port:
-		t.noteOnly(rs.node, "real_server %s port %d: %s forwarding cannot change the port; the service's %d is used (keepalived resets it too)",
-			rs.addr, b.port, fwd.method, k.port)
+		t.noteOnly(rs.node, "real_server %s port %d: %s forwarding cannot change the port; the service's %d is used "+
+			"(keepalived resets it too, and still checks port %d, as the translation does)", rs.addr, b.port, fwd.method, k.port, b.port)
 		b.port = k.port
 	case k.fwmark == 0:
 		b.port = k.port

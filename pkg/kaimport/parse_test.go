@@ -87,7 +87,7 @@ etc/common/y.conf:1 vrrp_script|s {
 `,
 		notes: []string{"etc/k/keepalived.conf:6: include missing.conf: matches no file (keepalived skips it too)"},
 	}, {
-		name: "conditional lines without a config id are left out and noted",
+		name:  "conditional lines without a config id are left out and noted",
 		files: map[string]string{"k.conf": "@lb1 priority 150\n@^lb1 priority 100\n@lb1\nweight 1\n"},
 		want:  "k.conf:4 weight|1\n",
 		notes: []string{

@@ -36,12 +36,17 @@ type reader struct {
 	files []string
 	// pending is the multi-line definition whose lines are being read.
 	pending *paramDef
+	// expansions counts parameter substitutions, which a definition
+	// using itself twice would multiply without end.
+	expansions int
 }
 
 // Parameter expansion limits: keepalived would loop forever on $A=$A.
 const (
 	maxExpansions = 32
 	maxLineLen    = 64 << 10
+	// maxExpansionWork bounds the substitutions of a whole configuration.
+	maxExpansionWork = 1 << 16
 )
 
 func newReader(fsys fs.FS, opts Options) *reader {
@@ -146,6 +151,9 @@ func (r *reader) logical(text, file string, num, depth int) error {
 		expanded, extra, changed := r.expand(text)
 		if !changed {
 			break
+		}
+		if r.expansions++; r.expansions > maxExpansionWork {
+			return &ParseError{file, num, fmt.Sprintf("parameters expand without end (more than %d substitutions)", maxExpansionWork)}
 		}
 		if len(expanded) > maxLineLen {
 			r.note(file, num, "parameter expansion makes a line longer than %d bytes: left unexpanded", maxLineLen)

@@ -112,13 +112,15 @@ type translator struct {
 	// before the instances because membership changes their tracking.
 	syncOf map[string]*Node
 
-	vrrp        []*vrrpOut
-	vrrpByName  map[string]*vrrpOut
-	syncGroups  []*ymap
-	services    []*serviceOut
-	svcNames    map[string]bool
-	svcKeys     map[string]*Node
-	vrrpNames   map[string]bool
+	vrrp       []*vrrpOut
+	vrrpByName map[string]*vrrpOut
+	syncGroups []*ymap
+	services   []*serviceOut
+	svcNames   map[string]bool
+	svcKeys    map[string]*Node
+	vrrpNames  map[string]bool
+	// vrids are the instances by "interface vrid ipv6?".
+	vrids       map[string]string
 	unhandled   []*Node
 	firstNote   map[string]*Node
 	nodeName    string
@@ -136,6 +138,7 @@ func newTranslator() *translator {
 		svcNames:   map[string]bool{},
 		svcKeys:    map[string]*Node{},
 		vrrpNames:  map[string]bool{},
+		vrids:      map[string]string{},
 		firstNote:  map[string]*Node{},
 	}
 }

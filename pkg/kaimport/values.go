@@ -75,16 +75,15 @@ func hostPort(a netip.Addr, port int) string {
 
 // nameFor derives a service name from its address and port: no slashes or
 // spaces, stable across runs ("192_0_2_10-80", "fwmark-7").
-func nameFor(vip netip.Addr, fwmark uint32, port int, proto string) string {
-	var s string
+func nameFor(vip netip.Addr, fwmark uint32, v6 bool, port int, proto string) string {
 	if fwmark != 0 {
-		s = fmt.Sprintf("fwmark-%d", fwmark)
-		if vip.Is6() {
+		s := fmt.Sprintf("fwmark-%d", fwmark)
+		if v6 {
 			s += "-ipv6"
 		}
 		return s
 	}
-	s = strings.NewReplacer(".", "_", ":", "_").Replace(vip.String()) + "-" + strconv.Itoa(port)
+	s := strings.NewReplacer(".", "_", ":", "_").Replace(vip.String()) + "-" + strconv.Itoa(port)
 	if proto != "" && proto != "tcp" {
 		s += "-" + proto
 	}

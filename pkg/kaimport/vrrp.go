@@ -283,6 +283,22 @@ func (t *translator) vrrpInstance(n *Node) {
 		has6 = has6 || a.prefix.Addr().Is6()
 	}
 
+	for _, fam := range []bool{false, true} {
+		k := fmt.Sprintf("%s %d %v", v.iface, v.vrid, fam)
+		if !slices.ContainsFunc(all, func(a vipIn) bool { return a.prefix.Addr().Is6() == fam }) {
+			continue
+		}
+		if other := t.vrids[k]; other != "" {
+			t.noteOnly(n, "vrrp_instance %s: virtual_router_id %d is already used on %s by %s: not translated "+
+				"(keepalived allows it only with disjoint unicast peers or multicast groups; seesawd does not)", name, v.vrid, v.iface, other)
+			return
+		}
+	}
+	for _, fam := range []bool{false, true} {
+		if slices.ContainsFunc(all, func(a vipIn) bool { return a.prefix.Addr().Is6() == fam }) {
+			t.vrids[fmt.Sprintf("%s %d %v", v.iface, v.vrid, fam)] = name
+		}
+	}
 	if version == 0 {
 		version = t.g.vrrpVersion
 		if has6 {
