@@ -41,6 +41,7 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{file: "realworld/lvs-nat-pair.conf", golden: "realworld/lvs-nat-pair"},
 		goldenCase{file: "realworld/dr-fwmark.conf", golden: "realworld/dr-fwmark"},
 		goldenCase{file: "realworld/ipv6.conf", golden: "realworld/ipv6"},
+		goldenCase{file: "realworld/quirks.conf", golden: "realworld/quirks"},
 		goldenCase{file: "realworld/includes/keepalived.conf", golden: "realworld/includes"},
 		goldenCase{file: "realworld/includes/keepalived.conf", configID: "lb-a", golden: "realworld/includes-lb-a"},
 		goldenCase{file: "realworld/includes/keepalived.conf", configID: "lb-b", golden: "realworld/includes-lb-b"},

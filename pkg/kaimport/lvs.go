@@ -851,6 +851,11 @@ func (t *translator) backend(s *serviceOut, vs *vsConf, rs *rsConf, k vsKey, v6 
 		return nil
 	}
 	b := &backendOut{addr: rs.addr, port: rs.port, weight: rs.weight, upper: rs.upper, lower: rs.lower}
+	if b.lower > b.upper {
+		t.noteOnly(rs.node, "real_server %s: lthreshold %d is above uthreshold %d: the kernel refuses such a destination "+
+			"(keepalived's add fails with ERANGE and the real server is never used); the lower threshold is left out", rs.addr, b.lower, b.upper)
+		b.lower = 0
+	}
 	switch {
 	case fwd.method == "nat" && k.fwmark == 0 && b.port == 0:
 		b.port = k.port

@@ -163,6 +163,29 @@ virtual_server fwmark 8 {
 	}
 }
 
+// TestTranslateThresholds: the kernel refuses a lower threshold above the
+// upper one, "no upper threshold" (0) included: keepalived's ADDDEST fails
+// with ERANGE (seen in the VM lab). The translation keeps the backend.
+func TestTranslateThresholds(t *testing.T) {
+	cfg, notes, _ := translate(t, `virtual_server 192.0.2.1 80 {
+    protocol TCP
+    real_server 10.0.0.1 80 {
+        lthreshold 10
+    }
+    real_server 10.0.0.2 80 {
+        uthreshold 100
+        lthreshold 10
+    }
+}
+`)
+	b := cfg.Services[0].Backends
+	if b[0].LowerThreshold != 0 || b[1].UpperThreshold != 100 || b[1].LowerThreshold != 10 {
+		t.Errorf("thresholds %d/%d and %d/%d", b[0].UpperThreshold, b[0].LowerThreshold, b[1].UpperThreshold, b[1].LowerThreshold)
+	}
+	wantNote(t, notes, 3, "ERANGE")
+	noNoteAt(t, notes, 6)
+}
+
 func TestTranslatePersistenceAndFlags(t *testing.T) {
 	cfg, notes, _ := translate(t, `virtual_server 192.0.2.1 80 {
     protocol TCP
