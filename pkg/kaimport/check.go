@@ -101,11 +101,10 @@ const (
 
 // checkCtx is what a checker inherits from its real and virtual server.
 type checkCtx struct {
-	vs      *vsConf
-	rs      *rsConf
-	port    int // the backend's port (0 for an fwmark service's)
-	fwmark  bool
-	svcName string
+	vs     *vsConf
+	rs     *rsConf
+	port   int // the backend's port (0 for an fwmark service's)
+	fwmark bool
 }
 
 // backendCheck translates the checkers of a real server into the one

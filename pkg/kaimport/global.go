@@ -89,12 +89,8 @@ func (t *translator) globalDefs(n *Node) {
 			t.note(c, "lvs_sync_daemon: seesawd does not run the IPVS connection sync daemon, so connections are not "+
 				"synchronised between nodes; start it with ipvsadm --start-daemon if you need it")
 		case kw == "vrrp_garp_master_repeat":
-			if v, ok := parseUint(c.Arg(1), 0, 255); ok {
-				n := int(v)
-				t.g.garpRepeat = &n
-				t.use(c)
-			} else {
-				t.note(c, "vrrp_garp_master_repeat %q: not a number from 0 to 255, ignored", c.Arg(1))
+			if v, ok := t.uintArg(c, 0, 255); ok {
+				t.g.garpRepeat = &v
 			}
 		case kw == "vrrp_min_garp":
 			if on, ok := parseBool(c.Arg(1)); ok && on {

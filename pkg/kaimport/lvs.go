@@ -272,7 +272,7 @@ const maxRange = 256
 // "192.0.2.1-10" (last part) or "192.0.2.250-192.0.3.10", or a prefix.
 func addressRange(s string, limit int) ([]netip.Addr, error) {
 	var first netip.Addr
-	in := func(netip.Addr) bool { return false }
+	var in func(netip.Addr) bool
 	if p, err := netip.ParsePrefix(s); err == nil {
 		p = p.Masked()
 		first, in = p.Addr(), p.Contains
@@ -504,21 +504,13 @@ func (t *translator) readVS(n *Node) *vsConf {
 			vs.quorum, vs.quorumNode = int(q), c
 			t.use(c)
 		case "hysteresis":
-			h, ok := parseUint(c.Arg(1), 0, 1<<31-1)
-			if !ok {
-				t.note(c, "hysteresis %q is not a number: ignored", c.Arg(1))
-				continue
+			if h, ok := t.uintArg(c, 0, 1<<31-1); ok {
+				vs.hyst = h
 			}
-			vs.hyst = int(h)
-			t.use(c)
 		case "weight":
-			w, ok := parseUint(c.Arg(1), 1, 65535)
-			if !ok {
-				t.note(c, "weight %q is not 1-65535: ignored", c.Arg(1))
-				continue
+			if w, ok := t.uintArg(c, 1, 65535); ok {
+				vs.weight = w
 			}
-			vs.weight = int(w)
-			t.use(c)
 		case "sorry_server":
 			vs.sorry = c
 		case "sorry_server_lvs_method":
@@ -598,13 +590,9 @@ func (t *translator) readRS(n *Node, vs *vsConf) *rsConf {
 		}
 		switch {
 		case kw == "weight":
-			w, ok := parseUint(c.Arg(1), 0, 65535)
-			if !ok {
-				t.note(c, "weight %q is not 0-65535: ignored", c.Arg(1))
-				continue
+			if w, ok := t.uintArg(c, 0, 65535); ok {
+				rs.weight = w
 			}
-			rs.weight = int(w)
-			t.use(c)
 		case kw == "lvs_method":
 			f, bad := forwardOf(c)
 			if f == nil {
@@ -612,18 +600,14 @@ func (t *translator) readRS(n *Node, vs *vsConf) *rsConf {
 				continue
 			}
 			rs.fwd = f
-		case kw == "uthreshold" || kw == "lthreshold":
-			v, ok := parseUint(c.Arg(1), 0, 1<<31-1)
-			if !ok {
-				t.note(c, "%s %q is not a number: ignored", kw, c.Arg(1))
-				continue
+		case kw == "uthreshold":
+			if v, ok := t.uintArg(c, 0, 1<<31-1); ok {
+				rs.upper = v
 			}
-			if kw == "uthreshold" {
-				rs.upper = int(v)
-			} else {
-				rs.lower = int(v)
+		case kw == "lthreshold":
+			if v, ok := t.uintArg(c, 0, 1<<31-1); ok {
+				rs.lower = v
 			}
-			t.use(c)
 		case kw == "inhibit_on_failure":
 			b, ok := parseBool(c.Arg(1))
 			if !ok {

@@ -412,3 +412,55 @@ func kaDest(s ipvs.Service, d ipvs.Destination) string {
 	}
 	return fmt.Sprintf("[%s]:%s:%d", d.Address, proto, d.Port)
 }
+
+// keepalivedComplaint matches what keepalived -t says of a configuration
+// it does not understand (rather than of the machine it runs on).
+var (
+	keepalivedComplaint = regexp.MustCompile(`(?i)unknown keyword|missing '}'|extra '{'|invalid|not valid|unmatched|unexpected`)
+	complaintAt         = regexp.MustCompile(`^\(([^:]+): Line (\d+)\)`)
+)
+
+// TestIntegrationKeepalivedReadsTestdata checks the hand-written test
+// configurations are keepalived configurations: keepalived -t, in a
+// namespace with the interfaces they name, must understand every line, or
+// complain only where the importer has a note too.
+func TestIntegrationKeepalivedReadsTestdata(t *testing.T) {
+	testenv.Integration(t, "keepalived")
+	ns := testenv.NewNetns(t)
+	for i, name := range []string{"eth0", "eth1", "eth2", "bond0"} {
+		ns.Sh(t, fmt.Sprintf("ip link add %s type veth peer name peer%d && ip link set %s up && ip link set peer%d up", name, i, name, i))
+	}
+	for _, c := range goldenCases(t) {
+		if !strings.HasPrefix(c.file, "realworld/") {
+			continue
+		}
+		t.Run(c.golden, func(t *testing.T) {
+			path, err := filepath.Abs(filepath.Join("testdata", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"-t", "-l", "-f", path}
+			if c.configID != "" {
+				args = append(args, "-i", c.configID)
+			}
+			res, err := Import(os.DirFS("testdata"), c.file, &Options{ConfigID: c.configID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := ns.Cmd(context.Background(), "keepalived", args...).CombinedOutput()
+			for _, l := range strings.Split(string(out), "\n") {
+				if !keepalivedComplaint.MatchString(l) {
+					continue
+				}
+				m := complaintAt.FindStringSubmatch(l)
+				noted := false
+				for _, n := range res.Notes {
+					noted = noted || m != nil && strings.HasSuffix(n.File, m[1]) && strconv.Itoa(n.Line) == m[2]
+				}
+				if !noted {
+					t.Errorf("keepalived -t complains where the importer has no note: %s", l)
+				}
+			}
+		})
+	}
+}

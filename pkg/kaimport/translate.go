@@ -179,6 +179,18 @@ func (t *translator) noteOnly(n *Node, format string, args ...any) {
 	n.handled = true
 }
 
+// uintArg reads the argument of n as an integer from lo to hi and marks n
+// translated, or notes that it is not one.
+func (t *translator) uintArg(n *Node, lo, hi uint64) (int, bool) {
+	v, ok := parseUint(n.Arg(1), lo, hi)
+	if !ok {
+		t.note(n, "%s %q is not a number from %d to %d: ignored, as keepalived does", n.Keyword(), n.Arg(1), lo, hi)
+		return 0, false
+	}
+	t.use(n)
+	return int(v), true
+}
+
 func markAll(n *Node) {
 	n.handled = true
 	for _, c := range n.Children {

@@ -55,8 +55,6 @@ func noNoteAt(t *testing.T, notes []Note, line int) {
 	}
 }
 
-func dur(d time.Duration) *time.Duration { return &d }
-
 func TestTranslateCheckDefaults(t *testing.T) {
 	// keepalived's defaults: delay_loop 60s, connect_timeout 5s, retry 1,
 	// delay_before_retry 1s (3s for HTTP_GET); a real server is up after

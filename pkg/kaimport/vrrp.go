@@ -201,11 +201,8 @@ func (t *translator) vrrpInstance(n *Node) {
 			t.note(c, "authentication: VRRPv2 only (RFC 3768 removed it); seesawd speaks VRRPv3, which has none. "+
 				"Protect the segment instead, or use unicast_peers")
 		case "garp_master_repeat":
-			if x, ok := parseUint(c.Arg(1), 0, 255); ok {
-				garp.set("count", int(x))
-				t.use(c)
-			} else {
-				t.note(c, "garp_master_repeat %q is not 0-255: ignored", c.Arg(1))
+			if x, ok := t.uintArg(c, 0, 255); ok {
+				garp.set("count", x)
 			}
 		case "garp_master_refresh":
 			if d, ok := parseTimer(c.Arg(1)); ok {

@@ -36,16 +36,6 @@ func (m *ymap) setc(key string, value any, comment string) {
 	m.items = append(m.items, yitem{key: key, value: value, comment: comment})
 }
 
-// get returns the value of key, or nil.
-func (m *ymap) get(key string) any {
-	for _, it := range m.items {
-		if it.key == key {
-			return it.value
-		}
-	}
-	return nil
-}
-
 func (s *yseq) add(v any, comment string) {
 	s.items = append(s.items, v)
 	s.comments = append(s.comments, comment)
