@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +73,7 @@ func importKeepalived(file, out, configID string, check bool, stdout, stderr io.
 		}
 		return p
 	}
-	res, err := kaimport.Import(os.DirFS(root), name, &kaimport.Options{ConfigID: configID})
+	res, err := kaimport.Import(os.DirFS(root), name, &kaimport.Options{ConfigID: configID, Source: file})
 	var pe *kaimport.ParseError
 	switch {
 	case errors.As(err, &pe):
@@ -82,7 +81,7 @@ func importKeepalived(file, out, configID string, check bool, stdout, stderr io.
 	case err != nil:
 		return &exitError{importBadInput, err}
 	}
-	yaml := bytes.Replace(res.YAML, []byte(name), []byte(file), 1)
+	yaml := res.YAML
 	if out == "" {
 		if _, err := stdout.Write(yaml); err != nil {
 			return &exitError{importBadInput, err}

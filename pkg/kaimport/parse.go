@@ -100,6 +100,16 @@ type Options struct {
 	// leaves every conditional line out, each with a note, because which
 	// node the file was meant for is not known.
 	ConfigID string
+	// Source names the configuration in the YAML's header comment; empty
+	// is the name Import was given.
+	Source string
+}
+
+func (o *Options) source() string {
+	if o == nil {
+		return ""
+	}
+	return o.Source
 }
 
 // Parse reads the keepalived configuration file name from fsys, with the

@@ -28,7 +28,11 @@ func Import(fsys fs.FS, name string, opts *Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := Translate(nodes, name)
+	source := opts.source()
+	if source == "" {
+		source = name
+	}
+	res, err := Translate(nodes, source)
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +44,14 @@ func Import(fsys fs.FS, name string, opts *Options) (*Result, error) {
 // configuration. source names the keepalived file in the YAML's header.
 // Every statement is either translated or the subject of a note.
 func Translate(nodes []*Node, source string) (*Result, error) {
+	var clear func([]*Node)
+	clear = func(ns []*Node) {
+		for _, n := range ns {
+			n.handled = false
+			clear(n.Children)
+		}
+	}
+	clear(nodes) // a second translation of the same tree starts afresh
 	t := newTranslator()
 	out := t.translate(nodes)
 	t.leftovers(nodes)
