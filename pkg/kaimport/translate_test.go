@@ -382,6 +382,9 @@ vrrp_instance B {
     nopreempt
     advert_int 100
     version 3
+    unicast_peer {
+        2001:db8::99
+    }
     virtual_ipaddress {
         192.0.2.3
     }
@@ -421,11 +424,11 @@ vrrp_instance V6 {
 	}
 	wantNote(t, notes, 9, "state MASTER")
 	wantNote(t, notes, 10, "state MASTER")
-	// 15ms is not a whole number of centiseconds.
-	if a.AdvertInterval != 20*time.Millisecond {
-		t.Errorf("A advert %v, want 20ms", a.AdvertInterval)
+	// keepalived rounds a VRRPv2 interval to whole seconds.
+	if a.AdvertInterval != time.Second {
+		t.Errorf("A advert %v, want 1s", a.AdvertInterval)
 	}
-	wantNote(t, notes, 11, "hundredths")
+	wantNote(t, notes, 11, "rounds it to 1s for VRRPv2")
 	if *a.Accept {
 		t.Errorf("A accepts, but vrrp_strict turns accept mode off")
 	}
@@ -448,13 +451,25 @@ vrrp_instance V6 {
 		t.Errorf("B preempt %v advert %v", *b.Preempt, b.AdvertInterval)
 	}
 	noNoteAt(t, notes, 25) // version 3: no VRRPv2 note
-	wantNote(t, notes, 35, "virtual_router_id")
-	wantNote(t, notes, 41, "no virtual address")
-	wantNote(t, notes, 45, "already used on eth0 by A")
+	wantNote(t, notes, 29, "at most 40.95s")
+	wantNote(t, notes, 32, "no address of its family")
+	if len(b.UnicastPeers) != 0 {
+		t.Errorf("B peers %v, want none", b.UnicastPeers)
+	}
+	wantNote(t, notes, 38, "virtual_router_id")
+	wantNote(t, notes, 44, "no virtual address")
+	wantNote(t, notes, 48, "already used on eth0 by A")
 	if v6.Name != "V6" {
 		t.Errorf("an IPv6 instance may share a VRID with an IPv4 one: got %s", v6.Name)
 	}
-	noNoteAt(t, notes, 52) // IPv6: VRRPv3 in keepalived too
+	noNoteAt(t, notes, 55) // IPv6: VRRPv3 in keepalived too
+	// VRRPv3 rounds to 10ms, halves up.
+	cfg, notes, _ = translate(t, "vrrp_instance C {\n interface eth0\n virtual_router_id 1\n version 3\n advert_int 0.015\n"+
+		" virtual_ipaddress {\n  192.0.2.1\n }\n}\n")
+	if cfg.VRRP[0].AdvertInterval != 20*time.Millisecond {
+		t.Errorf("C advert %v, want 20ms", cfg.VRRP[0].AdvertInterval)
+	}
+	wantNote(t, notes, 5, "rounds it to 20ms for VRRPv3")
 }
 
 func TestTranslateHealthChecks(t *testing.T) {

@@ -2,7 +2,6 @@ package kaimport
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ type vrrpOut struct {
 	preemptDelay time.Duration
 	accept       bool
 	peers        []string
+	peerAt       map[string]*Node
 	garp         *ymap
 	tracks       []trackOut
 	vips         []string
@@ -108,15 +108,16 @@ func (t *translator) vrrpInstance(n *Node) {
 	}
 	v := &vrrpOut{name: name, priority: 100, advert: time.Second, preempt: true, comments: map[string]string{}}
 	var (
-		stateNode, versionNode, nopreemptNode, delayNode, prioNode *Node
-		nopreempt                                                  bool
-		version                                                    int
-		accept                                                     *bool
-		strict                                                     = t.g.strict
-		vips, evips                                                []vipIn
-		evipNode                                                   *Node
-		tracks                                                     []trackIn
-		garp                                                       = t.garpDefaults()
+		stateNode, versionNode, nopreemptNode, delayNode, prioNode, advertNode *Node
+		advert                                                                 time.Duration
+		nopreempt                                                              bool
+		version                                                                int
+		accept                                                                 *bool
+		strict                                                                 = t.g.strict
+		vips, evips                                                            []vipIn
+		evipNode                                                               *Node
+		tracks                                                                 []trackIn
+		garp                                                                   = t.garpDefaults()
 	)
 	for _, c := range n.Children {
 		kw := c.Keyword()
@@ -149,7 +150,9 @@ func (t *translator) vrrpInstance(n *Node) {
 				t.note(c, "priority %q is not 1-255: keepalived uses 100, so does the translation", c.Arg(1))
 			}
 		case "advert_int":
-			t.advertInt(c, v)
+			if d, ok := t.advertInt(c); ok {
+				advert, advertNode = d, c
+			}
 		case "nopreempt":
 			nopreempt, nopreemptNode = true, c
 			t.use(c)
@@ -280,6 +283,16 @@ func (t *translator) vrrpInstance(n *Node) {
 		has6 = has6 || a.prefix.Addr().Is6()
 	}
 
+	// A peer of a family the instance has no address of has nobody to
+	// talk to (keepalived refuses it too).
+	v.peers = slices.DeleteFunc(v.peers, func(p string) bool {
+		a := netip.MustParseAddr(p)
+		if slices.ContainsFunc(all, func(x vipIn) bool { return x.prefix.Addr().Is6() == a.Is6() }) {
+			return false
+		}
+		t.noteOnly(v.peerAt[p], "unicast peer %s: the instance has no address of its family: left out", p)
+		return true
+	})
 	for _, fam := range []bool{false, true} {
 		k := fmt.Sprintf("%s %d %v", v.iface, v.vrid, fam)
 		if !slices.ContainsFunc(all, func(a vipIn) bool { return a.prefix.Addr().Is6() == fam }) {
@@ -301,6 +314,9 @@ func (t *translator) vrrpInstance(n *Node) {
 		if has6 {
 			version = 3 // keepalived always runs IPv6 instances as VRRPv3
 		}
+	}
+	if advertNode != nil {
+		t.settleAdvert(v, advertNode, advert, version)
 	}
 	if version == 2 {
 		at := versionNode
@@ -389,23 +405,42 @@ func (t *translator) garpDefaults() *ymap {
 	return m
 }
 
-// advertInt translates advert_int: seesawd counts it in centiseconds
-// (VRRPv3), from 10ms to 40.95s.
-func (t *translator) advertInt(c *Node, v *vrrpOut) {
+// advertInt reads advert_int; the interval is settled once the version
+// is known (see settleAdvert).
+func (t *translator) advertInt(c *Node) (time.Duration, bool) {
 	d, ok := parseTimer(c.Arg(1))
-	if !ok || d <= 0 {
-		t.note(c, "advert_int %q is not a positive time: keepalived uses 1s, so does the translation", c.Arg(1))
-		return
+	if !ok || d <= 0 || d > 255*time.Second {
+		t.note(c, "advert_int %q is not a time from 10ms to 255s: keepalived uses 1s, so does the translation", c.Arg(1))
+		return 0, false
 	}
-	r := time.Duration(math.Round(float64(d)/float64(10*time.Millisecond))) * 10 * time.Millisecond
-	r = min(max(r, 10*time.Millisecond), 4095*10*time.Millisecond)
-	v.advert = r
+	return d, true
+}
+
+// settleAdvert sets the advert interval keepalived really uses, rounded
+// as it rounds (to whole seconds for VRRPv2, to 10ms for VRRPv3, halves
+// up), within what VRRPv3 carries (40.95s).
+func (t *translator) settleAdvert(v *vrrpOut, c *Node, d time.Duration, version int) {
+	unit, limit := 10*time.Millisecond, 4095*10*time.Millisecond
+	if version == 2 {
+		unit = time.Second
+	}
+	r := (d + unit/2).Truncate(unit)
+	r = max(r, unit)
+	var why []string
 	if r != d {
-		t.noteOnly(c, "advert_int %s: VRRPv3 counts the interval in hundredths of a second up to 40.95s: %s is used", c.Arg(1), formatDuration(r))
-		v.comments["advert_interval"] = "keepalived: " + c.Arg(1) + "s"
+		why = append(why, fmt.Sprintf("keepalived rounds it to %s for VRRPv%d", formatDuration(r), version))
+	}
+	if r > limit {
+		r = limit
+		why = append(why, "VRRPv3 carries at most 40.95s")
+	}
+	v.advert = r
+	if len(why) == 0 {
+		t.use(c)
 		return
 	}
-	t.use(c)
+	t.noteOnly(c, "advert_int %s: %s: %s is used", c.Arg(1), strings.Join(why, "; "), formatDuration(r))
+	v.comments["advert_interval"] = "keepalived: advert_int " + c.Arg(1)
 }
 
 func (t *translator) unicastPeers(c *Node, v *vrrpOut) {
@@ -423,6 +458,10 @@ func (t *translator) unicastPeers(c *Node, v *vrrpOut) {
 		}
 		if !slices.Contains(v.peers, a.Unmap().String()) {
 			v.peers = append(v.peers, a.Unmap().String())
+			if v.peerAt == nil {
+				v.peerAt = map[string]*Node{}
+			}
+			v.peerAt[a.Unmap().String()] = p
 		}
 	}
 }
