@@ -38,7 +38,7 @@ Everything it could not translate, or translated only approximately, is
 listed on stderr as FILE:LINE: note. Exit status: 0 when translated (notes
 or not), 1 when FILE cannot be read or keepalived would misread it
 (unbalanced braces or quotes, an include cycle), 2 with --check when
-seesawd would refuse the result.`,
+seesawd would refuse the result (then -o FILE is not written).`,
 		Example: `  seesawctl import-keepalived /etc/keepalived/keepalived.conf -o /etc/seesawd/seesawd.yaml --check
   seesawctl import-keepalived --config-id lb1 keepalived.conf   # keep the "@lb1 ..." lines`,
 		Args: cobra.ExactArgs(1),
@@ -81,38 +81,73 @@ func importKeepalived(file, out, configID string, check bool, stdout, stderr io.
 	case err != nil:
 		return &exitError{importBadInput, err}
 	}
-	yaml := res.YAML
-	if out == "" {
-		if _, err := stdout.Write(yaml); err != nil {
-			return &exitError{importBadInput, err}
-		}
-	} else if err := os.WriteFile(out, yaml, 0o644); err != nil {
-		return &exitError{importBadInput, err}
-	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(stderr, "%s:%d: %s\n", shown(n.File), n.Line, n.Text)
-	}
-	if !check {
-		return nil
 	}
 	where := out
 	if where == "" {
 		where = "<stdout>"
 	}
-	c, err := config.Parse(yaml)
-	var ce *config.Error
-	switch {
-	case errors.As(err, &ce):
-		ce.File = where
-		for _, p := range ce.Strings() {
-			fmt.Fprintln(stderr, p)
+	var refused error
+	if check {
+		c, err := config.Parse(res.YAML)
+		var ce *config.Error
+		switch {
+		case errors.As(err, &ce):
+			ce.File = where
+			for _, p := range ce.Strings() {
+				fmt.Fprintln(stderr, p)
+			}
+			refused = fmt.Errorf("seesawd would refuse the translation (%d problem(s))", len(ce.Problems))
+		case err != nil:
+			refused = err
+		default:
+			for _, w := range c.Warnings {
+				fmt.Fprintln(stderr, "warning:", w.Located(where))
+			}
 		}
-		return &exitError{importRefused, fmt.Errorf("seesawd would refuse the translation (%d problem(s))", len(ce.Problems))}
-	case err != nil:
-		return &exitError{importRefused, err}
 	}
-	for _, w := range c.Warnings {
-		fmt.Fprintln(stderr, "warning:", w.Located(where))
+	switch {
+	case out == "":
+		if _, err := stdout.Write(res.YAML); err != nil {
+			return &exitError{importBadInput, err}
+		}
+	case refused != nil:
+		// Do not put a file seesawd refuses where it may be loaded.
+		refused = fmt.Errorf("%w; %s not written", refused, out)
+	default:
+		if err := writeFile(out, res.YAML); err != nil {
+			return &exitError{importBadInput, err}
+		}
 	}
-	return &exitError{importOK, nil}
+	if refused != nil {
+		return &exitError{importRefused, refused}
+	}
+	return nil
+}
+
+// writeFile replaces path with data at once (write, sync, rename), so a
+// daemon reloading meanwhile reads the old file or the new, never half.
+func writeFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename, there is nothing left to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

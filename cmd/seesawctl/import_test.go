@@ -76,6 +76,9 @@ func TestImportKeepalived(t *testing.T) {
 	if _, err := config.Load(out); err != nil {
 		t.Errorf("-o wrote a file seesawd refuses: %v", err)
 	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".seesawd.yaml.*")); len(left) > 0 {
+		t.Errorf("-o left temporary files: %v", left)
+	}
 }
 
 func TestImportKeepalivedRelativeNames(t *testing.T) {
@@ -124,12 +127,16 @@ virtual_server 192.0.2.1 443 {
 		{"missing file", []string{filepath.Join(dir, "none.conf")}, 1, "no such file"},
 		{"no file", nil, 1, "accepts 1 arg"},
 		{"refused by seesawd", []string{"--check", certs}, 2, "seesawd would refuse the translation"},
+		{"refused, not written", []string{"--check", "-o", filepath.Join(dir, "out.yaml"), certs}, 2, "out.yaml not written"},
 		{"not checked", []string{certs}, 0, "never verifies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := seesawctl(t, append([]string{"import-keepalived"}, tc.args...)...)
 			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
 				t.Errorf("exit %d, want %d; stderr (want %q):\n%s", code, tc.code, tc.stderr, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "out.yaml")); err == nil {
+				t.Errorf("a translation seesawd refuses was written")
 			}
 		})
 	}
