@@ -662,27 +662,66 @@ func printable(b []byte) bool {
 	}) < 0
 }
 
-// serviceCheck chooses the service's healthcheck (the most common of its
-// backends') and writes each other backend's as an override; when an
-// override cannot express a backend's check (it would inherit keys its type
-// does not take), every backend gets its own.
+// serviceCheck writes the service's healthcheck and each backend's
+// override. seesawd lays a backend's keys over the service's and cannot
+// unset one, so the service's check holds only the keys every checked
+// backend has, each with the value most of them have; a backend's
+// override holds where it differs and its other keys. A key all checks
+// have is valid for all their types (each check has only keys of its own
+// type), so no backend inherits a key its type refuses.
 func (t *translator) serviceCheck(s *serviceOut) {
-	count := map[string]int{}
-	first := map[string]*checkDef{}
-	var order []string
+	t.checkNotes(s)
+	var checks []*checkDef
+	for _, b := range s.backends {
+		if b.full != nil {
+			checks = append(checks, b.full)
+		}
+	}
+	if len(checks) == 0 {
+		return
+	}
+	svc := &checkDef{}
+	for _, x := range checks[0].kvs {
+		count := map[string]int{}
+		var best kv
+		everywhere := true
+		for _, c := range checks {
+			v, ok := c.get(x.key)
+			if !ok {
+				everywhere = false
+				break
+			}
+			k := renderKey(v)
+			if count[k]++; count[k] > count[renderKey(best.val)] || best.key == "" {
+				best = c.kvs[slices.IndexFunc(c.kvs, func(y kv) bool { return y.key == x.key })]
+			}
+		}
+		if everywhere {
+			svc.kvs = append(svc.kvs, best)
+		}
+	}
+	s.check = svc
 	for _, b := range s.backends {
 		if b.full == nil {
+			b.check = &checkDef{kvs: []kv{{key: "type", val: "none"}}}
+			b.comment = "keepalived had no checker for this real server"
 			continue
 		}
-		sig := b.full.signature()
-		if first[sig] == nil {
-			first[sig] = b.full
-			order = append(order, sig)
+		o := &checkDef{}
+		for _, x := range b.full.kvs {
+			if v, ok := svc.get(x.key); !ok || renderKey(v) != renderKey(x.val) {
+				o.kvs = append(o.kvs, x)
+			}
 		}
-		count[sig]++
+		if len(o.kvs) > 0 {
+			b.check = o
+		}
 	}
-	// One note per service for what is true of the check as a whole; a
-	// short one at each other checker the note is about.
+}
+
+// checkNotes gives the notes about the service's checks as a whole once
+// per service, and a short one at each other checker such a note is about.
+func (t *translator) checkNotes(s *serviceOut) {
 	given := map[string]Note{}
 	for _, b := range s.backends {
 		if b.full == nil {
@@ -697,50 +736,6 @@ func (t *translator) serviceCheck(s *serviceOut) {
 			case n.short != "" && (first.File != n.File || first.Line != n.Line):
 				t.notes = append(t.notes, Note{n.File, n.Line, fmt.Sprintf("%s: see the note at %s", n.short, noteRef(first.File, first.Line, n.File))})
 			}
-		}
-	}
-	if len(order) == 0 {
-		return
-	}
-	best := order[0]
-	for _, sig := range order[1:] {
-		if count[sig] > count[best] {
-			best = sig
-		}
-	}
-	svc := first[best]
-	expressible := true
-	for _, b := range s.backends {
-		if b.full == nil {
-			continue
-		}
-		for _, x := range svc.kvs {
-			if _, ok := b.full.get(x.key); !ok {
-				expressible = false
-			}
-		}
-	}
-	none := &checkDef{kvs: []kv{{key: "type", val: "none"}}}
-	if !expressible {
-		for _, b := range s.backends {
-			b.check = b.full
-		}
-		return
-	}
-	s.check = svc
-	for _, b := range s.backends {
-		switch {
-		case b.full == nil:
-			b.check = none
-			b.comment = "keepalived had no checker for this real server"
-		case b.full.signature() != best:
-			o := &checkDef{}
-			for _, x := range b.full.kvs {
-				if v, ok := svc.get(x.key); !ok || renderKey(v) != renderKey(x.val) {
-					o.kvs = append(o.kvs, x)
-				}
-			}
-			b.check = o
 		}
 	}
 }

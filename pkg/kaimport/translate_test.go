@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/seesawd/seesawd/pkg/config"
+	"github.com/seesawd/seesawd/pkg/healthcheck"
 )
 
 // translate imports one file and parses the result as seesawd would.
@@ -562,11 +564,13 @@ virtual_server 192.0.2.1 53 {
 	}
 	wantNote(t, notes, 43, "never verifies")
 	wantNote(t, notes, 47, "regex_no_match")
-	dns := cfg.Services[2]
-	if d := dns.Backends[0].HealthCheck; d == nil || *d.Type != "dns" || *d.Query != "." || *d.QueryType != "SOA" || *d.Fall != 4 {
+	// What each backend really runs: the service's check with its override.
+	dns := cfg.Engine().Services[2].Backends
+	if d := dns[0].Check; d == nil || d.Type != healthcheck.TypeDNS || d.DNS.Name != "." || d.DNS.QType != dnsmessage.TypeSOA || d.Fall != 4 {
 		t.Errorf("DNS_CHECK defaults: %+v", d)
 	}
-	if u := dns.Backends[1].HealthCheck; u == nil || *u.Type != "udp" || *u.Send != "HELLO" || *u.Expect != "OK" || *u.Match != "prefix" {
+	if u := dns[1].Check; u == nil || u.Type != healthcheck.TypeUDP || string(u.UDP.Payload) != "HELLO" ||
+		string(u.UDP.Expect) != "OK" || u.UDP.Match != healthcheck.MatchPrefix || u.Fall != 2 {
 		t.Errorf("UDP_CHECK: %+v", u)
 	}
 }
