@@ -36,17 +36,23 @@ type reader struct {
 	files []string
 	// pending is the multi-line definition whose lines are being read.
 	pending *paramDef
-	// expansions counts parameter substitutions, which a definition
-	// using itself twice would multiply without end.
+	// expansions counts parameter substitutions and expanded the text
+	// they made, which a definition using itself would multiply without end.
 	expansions int
+	expanded   int
 }
 
 // Parameter expansion limits: keepalived would loop forever on $A=$A.
 const (
-	maxExpansions = 32
+	// maxExpansions bounds the rounds of substitution of one line
+	// (keepalived's own nesting, ${BASE} in a ${NET}, takes two or three).
+	maxExpansions = 8
 	maxLineLen    = 64 << 10
-	// maxExpansionWork bounds the substitutions of a whole configuration.
-	maxExpansionWork = 1 << 16
+	// maxExpansionWork and maxExpandedBytes bound the substitutions of a
+	// whole configuration and the text they make: a large templated file
+	// makes many short ones, a runaway definition long ones.
+	maxExpansionWork = 1 << 18
+	maxExpandedBytes = 64 << 20
 )
 
 func newReader(fsys fs.FS, opts Options) *reader {
@@ -152,8 +158,11 @@ func (r *reader) logical(text, file string, num, depth int) error {
 		if !changed {
 			break
 		}
-		if r.expansions++; r.expansions > maxExpansionWork {
-			return &ParseError{file, num, fmt.Sprintf("parameters expand without end (more than %d substitutions)", maxExpansionWork)}
+		r.expansions++
+		r.expanded += len(expanded)
+		if r.expansions > maxExpansionWork || r.expanded > maxExpandedBytes {
+			return &ParseError{file, num, fmt.Sprintf("parameters expand without end (more than %d substitutions or %d MiB)",
+				maxExpansionWork, maxExpandedBytes>>20)}
 		}
 		if len(expanded) > maxLineLen {
 			r.note(file, num, "parameter expansion makes a line longer than %d bytes: left unexpanded", maxLineLen)
@@ -199,7 +208,7 @@ func (r *reader) statements(text, file string, num int) error {
 		if len(words) == 0 {
 			continue
 		}
-		if name := undefinedParam(part); name != "" {
+		if name := r.undefinedParam(part); name != "" {
 			r.note(file, num, "$%s is not defined here (keepalived leaves it as it is too)", name)
 		}
 		if len(r.stmts) >= maxStatements {
@@ -210,15 +219,17 @@ func (r *reader) statements(text, file string, num int) error {
 	return nil
 }
 
-// undefinedParam returns the name of a parameter reference left in s, or "".
-// keepalived's own run-time parameters are left alone: they mean something
-// only in scripts, which are not translated.
-func undefinedParam(s string) string {
+// undefinedParam returns the name of a reference to an undefined
+// parameter left in s, or "". keepalived's run-time parameters (_PWD,
+// _RANDOM, _INSTANCE) are left alone: they mean something only in scripts,
+// which are not translated.
+func (r *reader) undefinedParam(s string) string {
 	for i := 0; i+1 < len(s); i++ {
 		if s[i] != '$' {
 			continue
 		}
-		if name, _ := paramRef(s, i); name != "" && name != "_PWD" && name != "_RANDOM" && name != "_INSTANCE" {
+		name, _ := paramRef(s, i)
+		if name != "" && r.defs[name] == nil && name != "_PWD" && name != "_RANDOM" && name != "_INSTANCE" {
 			return name
 		}
 	}
