@@ -130,6 +130,10 @@ func (t *translator) groupKeys(g *Node) []vsKey {
 	var keys []vsKey
 	for _, e := range g.Children {
 		t.use(e)
+		if len(keys) >= maxServices {
+			t.note(e, "virtual_server_group: more than %d addresses and ports: the rest is left out", maxServices)
+			break
+		}
 		if e.Keyword() == "fwmark" {
 			m, ok := parseUint(e.Arg(1), 1, 1<<32-1)
 			if !ok {

@@ -113,6 +113,10 @@ func (s *serviceOut) yaml() *ymap {
 	return m
 }
 
+// maxServices bounds the services of one translation (virtual server
+// groups multiply them); IPVS tables beyond it are not kept in a file.
+const maxServices = 1 << 16
+
 // service builds the seesawd service for one key of a virtual_server.
 func (t *translator) service(vs *vsConf, k vsKey) {
 	n := vs.node
@@ -207,6 +211,10 @@ func (t *translator) service(vs *vsConf, k vsKey) {
 	}
 	if first := t.svcKeys[key]; first != nil {
 		t.noteOnly(at, "virtual_server %s is already configured at %s:%d: this one is left out", fmtKey(k), first.File, first.Line)
+		return
+	}
+	if len(t.services) == maxServices {
+		t.noteOnly(at, "virtual_server %s: more than %d services: left out", fmtKey(k), maxServices)
 		return
 	}
 	t.svcKeys[key] = at

@@ -285,9 +285,12 @@ func (t *translator) vrrpInstance(n *Node) {
 
 	// A peer of a family the instance has no address of has nobody to
 	// talk to (keepalived refuses it too).
+	fams := map[bool]bool{}
+	for _, a := range all {
+		fams[a.prefix.Addr().Is6()] = true
+	}
 	v.peers = slices.DeleteFunc(v.peers, func(p string) bool {
-		a := netip.MustParseAddr(p)
-		if slices.ContainsFunc(all, func(x vipIn) bool { return x.prefix.Addr().Is6() == a.Is6() }) {
+		if fams[netip.MustParseAddr(p).Is6()] {
 			return false
 		}
 		t.noteOnly(v.peerAt[p], "unicast peer %s: the instance has no address of its family: left out", p)
@@ -295,7 +298,7 @@ func (t *translator) vrrpInstance(n *Node) {
 	})
 	for _, fam := range []bool{false, true} {
 		k := fmt.Sprintf("%s %d %v", v.iface, v.vrid, fam)
-		if !slices.ContainsFunc(all, func(a vipIn) bool { return a.prefix.Addr().Is6() == fam }) {
+		if !fams[fam] {
 			continue
 		}
 		if other := t.vrids[k]; other != "" {
@@ -305,7 +308,7 @@ func (t *translator) vrrpInstance(n *Node) {
 		}
 	}
 	for _, fam := range []bool{false, true} {
-		if slices.ContainsFunc(all, func(a vipIn) bool { return a.prefix.Addr().Is6() == fam }) {
+		if fams[fam] {
 			t.vrids[fmt.Sprintf("%s %d %v", v.iface, v.vrid, fam)] = name
 		}
 	}
@@ -456,12 +459,12 @@ func (t *translator) unicastPeers(c *Node, v *vrrpOut) {
 		} else {
 			t.use(p)
 		}
-		if !slices.Contains(v.peers, a.Unmap().String()) {
-			v.peers = append(v.peers, a.Unmap().String())
-			if v.peerAt == nil {
-				v.peerAt = map[string]*Node{}
-			}
-			v.peerAt[a.Unmap().String()] = p
+		if v.peerAt == nil {
+			v.peerAt = map[string]*Node{}
+		}
+		if s := a.Unmap().String(); v.peerAt[s] == nil {
+			v.peers = append(v.peers, s)
+			v.peerAt[s] = p
 		}
 	}
 }
@@ -565,6 +568,7 @@ func (t *translator) tracks(v *vrrpOut, tracks []trackIn, prioNode *Node, owner 
 	g := t.syncOf[v.name]
 	syncZero := g != nil && !hasChild(g, "sync_group_tracking_weight")
 	base, bonus := v.priority, 0
+	index := map[string]int{} // v.tracks by name
 	for _, tr := range tracks {
 		w := tr.weight
 		switch {
@@ -589,10 +593,11 @@ func (t *translator) tracks(v *vrrpOut, tracks []trackIn, prioNode *Node, owner 
 		case w > 0:
 			bonus += w
 		}
-		if i := slices.IndexFunc(v.tracks, func(x trackOut) bool { return x.name == tr.name }); i >= 0 {
-			v.tracks[i].weight = max(v.tracks[i].weight, w)
+		if i, dup := index[tr.name]; dup {
+			v.tracks[i].weight = min(max(v.tracks[i].weight, w), 254)
 			continue
 		}
+		index[tr.name] = len(v.tracks)
 		v.tracks = append(v.tracks, trackOut{name: tr.name, weight: min(w, 254)})
 	}
 	if bonus == 0 {
@@ -658,6 +663,7 @@ func (t *translator) syncGroup(n *Node) {
 	g := &ymap{}
 	g.set("name", name)
 	members := &yseq{flow: true}
+	in := map[string]bool{}
 	for _, c := range n.Children {
 		kw := c.Keyword()
 		switch kw {
@@ -671,7 +677,8 @@ func (t *translator) syncGroup(n *Node) {
 						t.noteOnly(e, "%s is already in another sync group: left out here (keepalived refuses it too)", m)
 					case t.vrrpByName[m] == nil:
 						t.noteOnly(e, "%s: no vrrp_instance of that name was translated: left out of the group", m)
-					case !slices.Contains(members.items, any(m)):
+					case !in[m]:
+						in[m] = true
 						members.add(m, "")
 					}
 				}
