@@ -60,15 +60,6 @@ func (c *checkDef) yaml(flow bool) *ymap {
 	return m
 }
 
-// signature identifies the check's settings, comments aside.
-func (c *checkDef) signature() string {
-	var b strings.Builder
-	for _, x := range c.kvs {
-		b.WriteString(x.key + "=" + renderKey(x.val) + ";")
-	}
-	return b.String()
-}
-
 // renderKey writes a YAML value as a comparable string.
 func renderKey(v any) string {
 	switch v := v.(type) {
