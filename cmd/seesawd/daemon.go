@@ -56,7 +56,7 @@ func serve(path string, stderr io.Writer) int {
 		return exitFail
 	}
 
-	d, err := newDaemon(cfg, log)
+	d, err := newDaemon(cfg, path, log)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitFail
@@ -71,7 +71,7 @@ func serve(path string, stderr io.Writer) int {
 
 	log.Info("seesawd starting", zap.String("config", path), zap.String("version", version()),
 		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("services", len(cfg.Services)))
-	if err := d.run(ctx, hup, path); err != nil {
+	if err := d.run(ctx, hup); err != nil {
 		log.Error("seesawd stopped on an error", zap.Error(err))
 		return exitFail
 	}
@@ -90,16 +90,20 @@ func preflight(cfg *config.Config) error {
 
 // seesawd is the running daemon: the engine and its collaborators.
 type seesawd struct {
-	log    *zap.Logger
-	cfg    *config.Config
-	ipvs   *ipvs.Client
-	checks *healthcheck.Manager
-	node   *vrrp.Node
-	engine *engine.Engine
+	log  *zap.Logger
+	path string
+	// cfg is the running configuration; the run loop owns it.
+	cfg *config.Config
+	// reloads are reload requests from the control socket.
+	reloads chan chan reloadResult
+	ipvs    *ipvs.Client
+	checks  *healthcheck.Manager
+	node    *vrrp.Node
+	engine  *engine.Engine
 }
 
-func newDaemon(cfg *config.Config, log *zap.Logger) (*seesawd, error) {
-	d := &seesawd{log: log, cfg: cfg}
+func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
+	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult)}
 	kernel, err := ipvs.New(nil)
 	switch {
 	case errors.Is(err, ipvs.ErrNoIPVS) && len(cfg.Services) > 0:
@@ -160,7 +164,7 @@ func (d *seesawd) close() {
 // run starts the engine, then VRRP once IPVS holds the services (a node
 // must not attract traffic for a VIP it cannot serve yet), and serves
 // reloads until ctx ends.
-func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal, path string) error {
+func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	started := time.Now()
 	var engineDone chan error
 	if d.engine != nil {
@@ -181,7 +185,9 @@ func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal, path string) er
 	for {
 		select {
 		case <-hup:
-			d.reload(ctx, path)
+			d.reload(ctx)
+		case res := <-d.reloads:
+			res <- d.reload(ctx)
 		case err := <-vrrpDone:
 			if ctx.Err() == nil {
 				return fmt.Errorf("vrrp: %w", err)
@@ -200,46 +206,95 @@ func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal, path string) er
 	}
 }
 
+// reloadResult is the outcome of a reload, for the log, seesawctl and
+// systemd.
+type reloadResult struct {
+	// Outcome is "applied", "unchanged", "refused" or "partial" (VRRP
+	// changes applied, services refused).
+	Outcome  string        `json:"outcome"`
+	Problems []string      `json:"problems,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Hash     string        `json:"hash,omitempty"`
+	Took     time.Duration `json:"took"`
+}
+
+// requestReload runs a reload on the daemon's loop (where SIGHUP runs it
+// too, so reloads never overlap) and returns its outcome.
+func (d *seesawd) requestReload(ctx context.Context) (reloadResult, error) {
+	res := make(chan reloadResult, 1)
+	select {
+	case d.reloads <- res:
+	case <-ctx.Done():
+		return reloadResult{}, ctx.Err()
+	}
+	select {
+	case r := <-res:
+		return r, nil
+	case <-ctx.Done():
+		return reloadResult{}, ctx.Err()
+	}
+}
+
 // reload is SIGHUP: parse, validate, apply the difference. A bad file, or
 // one a component refuses, changes nothing.
-func (d *seesawd) reload(ctx context.Context, path string) {
+func (d *seesawd) reload(ctx context.Context) reloadResult {
 	start := time.Now()
-	cfg, err := config.Load(path)
+	r := d.reloadOnce(ctx)
+	r.Took = time.Since(start)
+	switch r.Outcome {
+	case "applied":
+		d.log.Info("reload applied", zap.String("hash", r.Hash[:12]), zap.Int("services", len(d.cfg.Services)),
+			zap.Int("vrrp_instances", len(d.cfg.VRRP)), zap.Duration("took", r.Took))
+	case "unchanged":
+		d.log.Info("reload: configuration unchanged")
+	case "partial":
+		d.log.Error("reload: VRRP changes applied, services refused", zap.Strings("problems", r.Problems))
+	default:
+		d.log.Error("reload refused: the running configuration stays", zap.Strings("problems", r.Problems))
+	}
+	return r
+}
+
+func (d *seesawd) reloadOnce(ctx context.Context) reloadResult {
+	cfg, err := config.Load(d.path)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
-			d.log.Error("reload refused: the running configuration stays", zap.Strings("problems", ce.Strings()))
-		} else {
-			d.log.Error("reload refused: the running configuration stays", zap.Error(err))
+			return reloadResult{Outcome: "refused", Problems: ce.Strings()}
 		}
-		return
+		return reloadResult{Outcome: "refused", Problems: []string{err.Error()}}
+	}
+	r := reloadResult{Hash: cfg.Hash}
+	for _, w := range cfg.Warnings {
+		r.Warnings = append(r.Warnings, w.Located(d.path))
 	}
 	if cfg.Hash == d.cfg.Hash {
-		d.log.Info("reload: configuration unchanged")
-		return
+		r.Outcome = "unchanged"
+		return r
 	}
-	logWarnings(d.log, cfg, path)
+	logWarnings(d.log, cfg, d.path)
 	if len(cfg.Services) > 0 && d.engine == nil {
-		d.log.Error("reload refused: the configuration now has services but the kernel has no IPVS: load the ip_vs module (modprobe ip_vs) and restart")
-		return
+		r.Outcome = "refused"
+		r.Problems = []string{"the configuration now has services but the kernel has no IPVS: load the ip_vs module (modprobe ip_vs) and restart"}
+		return r
 	}
 	if err := d.applyVRRP(ctx, cfg); err != nil {
-		d.log.Error("reload refused: the running configuration stays", zap.Error(err))
-		return
+		r.Outcome, r.Problems = "refused", []string{err.Error()}
+		return r
 	}
 	if d.engine != nil {
 		ecfg := cfg.Engine()
 		if err := d.engine.Reload(ctx, &ecfg); err != nil {
-			d.log.Error("reload: services refused, VRRP changes applied", zap.Error(err))
-			return
+			r.Outcome, r.Problems = "partial", []string{err.Error()}
+			return r
 		}
 	}
 	if err := sysctls(cfg); err != nil {
 		d.log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
 	d.cfg = cfg
-	d.log.Info("reload applied", zap.String("hash", cfg.Hash[:12]), zap.Int("services", len(cfg.Services)),
-		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Duration("took", time.Since(start)))
+	r.Outcome = "applied"
+	return r
 }
 
 // logWarnings logs the configuration's warnings in one line: a file of

@@ -561,8 +561,9 @@ func (b *Backend) validate(v *validator, p string, svc *ipvs.Service, fwd ipvs.F
 	if b.UpperThreshold < 0 || b.LowerThreshold < 0 {
 		v.bad(p, "thresholds must not be negative")
 	}
-	if b.UpperThreshold > 0 && b.LowerThreshold > b.UpperThreshold {
-		v.bad(p+".lower_threshold", "%d is above upper_threshold %d", b.LowerThreshold, b.UpperThreshold)
+	if b.LowerThreshold > b.UpperThreshold {
+		// The kernel refuses it even without an upper threshold (ERANGE).
+		v.bad(p+".lower_threshold", "%d is above upper_threshold %d (set upper_threshold too)", b.LowerThreshold, b.UpperThreshold)
 	}
 	eb := engine.Backend{
 		Dest: ipvs.Destination{

@@ -193,6 +193,8 @@ func TestServiceErrors(t *testing.T) {
 		{"sip engine on tcp", svcYAML("    persistence: { timeout: 60s, engine: sip }\n" + twoBackends),
 			[]string{"services[0].persistence.engine: the sip engine needs protocol udp"}},
 		{"missing backends", svcYAML(""), []string{"services[0].backends: at least one backend required"}},
+		{"lower threshold alone", svcYAML("    backends: [{ address: 10.0.1.1, lower_threshold: 5 }]\n"),
+			[]string{"services[0].backends[0].lower_threshold: 5 is above upper_threshold 0 (set upper_threshold too)"}},
 		{"backend keys decoded by hand keep their paths", svcYAML("    backends:\n      - { address: 10.0.1.1, colour: red, port: eighty, weight: 1.5, drain: yes-please }\n" +
 			"      - { address: 10.0.1.2, healthcheck: { type: tcp, rise: x, bogus: 1 } }\n"),
 			[]string{"services[0].backends[0].colour: unknown key", "services[0].backends[0].drain: expected true or false",

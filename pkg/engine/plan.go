@@ -106,11 +106,12 @@ func (st *state) healthOf(s *Service, b *Backend) healthcheck.State {
 
 // counts returns how many backends of s are healthy for its quorum: lo
 // counts those known healthy, hi also those not known yet. A drained
-// backend serves no new connections and does not count.
+// backend, or one configured with weight 0, serves no new connections and
+// does not count.
 func (st *state) counts(s *Service, ks *kService) (lo, hi int) {
 	for i := range s.Backends {
 		b := &s.Backends[i]
-		if b.Drain || st.drains[b.Key(s.Name)] {
+		if b.Drain || b.Dest.Weight == 0 || st.drains[b.Key(s.Name)] {
 			continue
 		}
 		switch st.healthOf(s, b) {
