@@ -35,6 +35,8 @@ type Config struct {
 	VRRP       []VRRPInstance `mapstructure:"vrrp"`
 	SyncGroups []SyncGroup    `mapstructure:"sync_groups"`
 	Services   []Service      `mapstructure:"services"`
+	Metrics    Metrics        `mapstructure:"metrics"`
+	Control    Control        `mapstructure:"control"`
 
 	// Warnings are findings that do not stop the configuration from
 	// running (a service VIP that no VRRP instance holds, say).
@@ -255,6 +257,7 @@ func (c *Config) defaultsAndValidate(v *validator) {
 	c.validateVRRP(v)
 	c.IPVS.defaultsAndValidate(v)
 	c.validateServices(v)
+	c.validateOps(v)
 }
 
 func ptr[T any](v T) *T { return &v }

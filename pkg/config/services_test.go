@@ -182,6 +182,8 @@ func TestServiceErrors(t *testing.T) {
 			[]string{"services[0].healthcheck.path: applies to http/https checks, not tcp"}},
 		{"no unit on a duration", svcYAML("    drain_timeout: 30\n" + twoBackends),
 			[]string{"services[0].drain_timeout: 30 has no unit"}},
+		{"metrics listen not an address", "metrics: { listen: \"nowhere\" }\n", []string{"metrics.listen: \"nowhere\" is not host:port"}},
+		{"control socket relative", "control: { socket: seesawd.sock }\n", []string{"control.socket: \"seesawd.sock\" is not an absolute path"}},
 		{"udp timeout not whole seconds", "ipvs: { timeouts: { udp: 400ms } }\n",
 			[]string{"ipvs.timeouts.udp: 400ms is not a whole number of seconds"}},
 		{"fwmark in the check range", vrrpFront + "services:\n  - { name: a, fwmark: 0x5eed0001, backends: [{address: 10.0.1.1, port: 80}] }\n",
