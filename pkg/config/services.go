@@ -178,14 +178,21 @@ func (c *Config) validateServices(v *validator) {
 	keys := map[ipvs.ServiceKey]string{}
 	holders := c.vipHolders()
 	instances := map[string]bool{}
+	groups := map[string][]string{} // instance -> the instances lowered with it
 	for _, in := range c.VRRP {
 		instances[in.Name] = true
+		groups[in.Name] = []string{in.Name}
+	}
+	for _, g := range c.SyncGroups {
+		for _, n := range g.Instances {
+			groups[n] = append([]string(nil), g.Instances...)
+		}
 	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		p := fmt.Sprintf("services[%d]", i)
 		before := len(v.probs)
-		es := s.validate(v, p, instances)
+		es := s.validate(v, p, instances, groups)
 		if s.Name != "" {
 			if other, dup := names[s.Name]; dup {
 				v.bad(p+".name", "%q is already the name of %s", s.Name, other)
@@ -216,7 +223,7 @@ func (c *Config) validateServices(v *validator) {
 func (m MarkRange) Contains(x uint32) bool { return x >= m.First && x <= m.Last }
 
 // validate fills defaults and returns the engine's form of the service.
-func (s *Service) validate(v *validator, p string, instances map[string]bool) engine.Service {
+func (s *Service) validate(v *validator, p string, instances map[string]bool, groups map[string][]string) engine.Service {
 	if len(s.decodeErrs) > 0 {
 		for _, e := range s.decodeErrs {
 			v.bad(joinPath(p, strings.TrimPrefix(e.key, ".")), "%v", e.err)
@@ -366,7 +373,7 @@ func (s *Service) validate(v *validator, p string, instances map[string]bool) en
 		if t.Weight < 1 || t.Weight > 254 {
 			v.bad(p+".vrrp_track.weight", "%d out of range 1-254", t.Weight)
 		}
-		es.Track = &engine.Track{Instance: t.Instance, Weight: t.Weight}
+		es.Track = &engine.Track{Instance: t.Instance, Instances: groups[t.Instance], Weight: t.Weight}
 	}
 
 	if len(s.Backends) == 0 {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -63,7 +64,7 @@ func TestServicesToEngine(t *testing.T) {
 		t.Errorf("ipvs service = %+v, want %+v", s.IPVS, wantSvc)
 	}
 	if s.Quorum != 2 || s.OnFailure != engine.FailWeight0 || s.DrainTimeout != 10*time.Second ||
-		s.Track == nil || *s.Track != (engine.Track{Instance: "front", Weight: 50}) {
+		s.Track == nil || s.Track.Instance != "front" || s.Track.Weight != 50 || !slices.Equal(s.Track.Instances, []string{"front"}) {
 		t.Errorf("service = %+v", s)
 	}
 	if s.Sorry == nil || s.Sorry.Address != netip.MustParseAddr("10.0.9.9") || s.Sorry.Port != 80 || s.Sorry.Weight != 1 {
@@ -83,6 +84,28 @@ func TestServicesToEngine(t *testing.T) {
 	}
 	if len(c.Warnings) != 0 {
 		t.Errorf("warnings: %v", c.Warnings)
+	}
+}
+
+// TestVRRPTrackLowersTheSyncGroup: lowering one member of a sync group
+// alone would make the group flap between nodes.
+func TestVRRPTrackLowersTheSyncGroup(t *testing.T) {
+	c, err := Parse([]byte(vrrpFront + `  - { name: back, interface: eth1, vrid: 52, virtual_ips: [10.0.1.254/24] }
+  - { name: other, interface: eth2, vrid: 53, virtual_ips: [10.0.2.254/24] }
+sync_groups: [{ name: lb, instances: [front, back] }]
+services:
+  - { name: web, vip: 192.0.2.100, port: 80, vrrp_track: { instance: front, weight: 60 }, backends: [{ address: 10.0.1.10 }] }
+  - { name: api, vip: 192.0.2.100, port: 81, vrrp_track: { instance: other, weight: 10 }, backends: [{ address: 10.0.1.10 }] }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := c.Engine().Services
+	if got := ss[0].Track.Instances; !slices.Equal(got, []string{"front", "back"}) {
+		t.Errorf("web lowers %v, want the sync group [front back]", got)
+	}
+	if got := ss[1].Track.Instances; !slices.Equal(got, []string{"other"}) {
+		t.Errorf("api lowers %v, want [other]", got)
 	}
 }
 

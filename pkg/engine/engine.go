@@ -728,11 +728,17 @@ func (e *Engine) adjustVRRP(ctx context.Context) {
 		if s.Track == nil {
 			continue
 		}
-		if _, ok := want[s.Track.Instance]; !ok {
-			want[s.Track.Instance] = 0
+		instances := s.Track.Instances
+		if len(instances) == 0 {
+			instances = []string{s.Track.Instance}
 		}
-		if !e.st.quorums[s.Name].serving() {
-			want[s.Track.Instance] += s.Track.Weight
+		for _, name := range instances {
+			if _, ok := want[name]; !ok {
+				want[name] = 0
+			}
+			if !e.st.quorums[s.Name].serving() {
+				want[name] += s.Track.Weight
+			}
 		}
 	}
 	for name, w := range want {

@@ -212,7 +212,7 @@ func TestSorryServerBelowQuorum(t *testing.T) {
 		s := withChecks(web)
 		s.Quorum = 2
 		s.Sorry = &ipvs.Destination{Address: netip.MustParseAddr("10.0.9.9"), Port: 80, Forward: ipvs.Masquerade, Weight: 1}
-		s.Track = &Track{Instance: "front", Weight: 50}
+		s.Track = &Track{Instance: "front", Instances: []string{"front", "back"}, Weight: 50}
 		h := start(t, k, cfgOf(s), "")
 		h.health("web", healthcheck.StateUp, "10.0.0.1:8080", "10.0.0.2:8080")
 		k.takeOps()
@@ -223,8 +223,10 @@ func TestSorryServerBelowQuorum(t *testing.T) {
 			"remove destination tcp 192.0.2.1:80 -> 10.0.0.2:8080",
 			"update destination tcp 192.0.2.1:80 -> 10.0.0.1:8080 weight 0",
 			"create destination tcp 192.0.2.1:80 -> 10.0.9.9:80 weight 1")
-		if d := h.v.delta("front"); d != -50 {
-			t.Errorf("vrrp delta = %d, want -50", d)
+		for _, inst := range []string{"front", "back"} { // the whole sync group
+			if d := h.v.delta(inst); d != -50 {
+				t.Errorf("vrrp delta of %s = %d, want -50", inst, d)
+			}
 		}
 		h.health("web", healthcheck.StateUp, "10.0.0.2:8080")
 		// Back at quorum: backends serve again, the sorry server drains.

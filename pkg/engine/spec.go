@@ -86,10 +86,15 @@ type Service struct {
 	Track *Track
 }
 
-// Track names a VRRP instance and how much to lower its priority.
+// Track names VRRP instances and how much to lower their priority.
 type Track struct {
-	Instance string
-	Weight   int
+	// Instance is the configured instance; Instances are every instance
+	// lowered with it: its sync group's members too, which must fail over
+	// together (lowering one member alone makes the group flap between
+	// nodes, each node's other members pulling it back).
+	Instance  string
+	Instances []string
+	Weight    int
 }
 
 // Backend is one real server of a Service.

@@ -72,6 +72,9 @@ type Config struct {
 	// this window, up to that much early, so 10,000 checks a second cost
 	// at most 1/Coalesce wake-ups. Default 1ms; negative disables.
 	Coalesce time.Duration
+	// FirstRunSpread bounds when a new check first runs: at a random time
+	// within it (or within the interval, if shorter). Default 2s.
+	FirstRunSpread time.Duration
 }
 
 // Manager schedules checks from a single goroutine and emits their
@@ -79,15 +82,16 @@ type Config struct {
 // the checks (workers, an epoll connector, a Pinger unless given one), and
 // Close ends them all.
 type Manager struct {
-	clock      clock.Clock
-	conn       *connector // runs the socket probes of asyncCheckers
-	pinger     *Pinger
-	ownPinger  bool
-	newChecker func(Definition) (Checker, error)
-	maxWorkers int
-	onResult   func(RunInfo)
-	rnd        *rand.Rand
-	coalesce   time.Duration
+	clock       clock.Clock
+	conn        *connector // runs the socket probes of asyncCheckers
+	pinger      *Pinger
+	ownPinger   bool
+	newChecker  func(Definition) (Checker, error)
+	maxWorkers  int
+	onResult    func(RunInfo)
+	rnd         *rand.Rand
+	coalesce    time.Duration
+	firstSpread time.Duration
 
 	out     chan []Transition
 	updates chan updateReq
@@ -156,6 +160,9 @@ type runner struct {
 	heapIdx        int
 	inflight, owed bool
 	removed        bool
+	// first says the next run is the check's first, squeezed into
+	// FirstRunSpread: its phase in the interval is not set yet.
+	first bool
 }
 
 func (r *runner) setHeapIndex(i int) { r.heapIdx = i }
@@ -166,21 +173,22 @@ func New(cfg *Config) *Manager {
 		cfg = &Config{}
 	}
 	m := &Manager{
-		clock:      cfg.Clock,
-		pinger:     cfg.Pinger,
-		newChecker: cfg.NewChecker,
-		maxWorkers: cfg.MaxConcurrent,
-		onResult:   cfg.OnResult,
-		rnd:        cfg.Rand,
-		coalesce:   cfg.Coalesce,
-		updates:    make(chan updateReq),
-		snaps:      make(chan chan []Status),
-		jobs:       make(chan *runner),
-		notify:     make(chan struct{}, 1),
-		quit:       make(chan struct{}),
-		stopped:    make(chan struct{}),
-		runners:    make(map[string]*runner),
-		ids:        make(map[string]*runner),
+		clock:       cfg.Clock,
+		pinger:      cfg.Pinger,
+		newChecker:  cfg.NewChecker,
+		maxWorkers:  cfg.MaxConcurrent,
+		onResult:    cfg.OnResult,
+		rnd:         cfg.Rand,
+		coalesce:    cfg.Coalesce,
+		firstSpread: cfg.FirstRunSpread,
+		updates:     make(chan updateReq),
+		snaps:       make(chan chan []Status),
+		jobs:        make(chan *runner),
+		notify:      make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		stopped:     make(chan struct{}),
+		runners:     make(map[string]*runner),
+		ids:         make(map[string]*runner),
 	}
 	if m.clock == nil {
 		m.clock = clock.System{}
@@ -196,6 +204,9 @@ func New(cfg *Config) *Manager {
 		m.coalesce = time.Millisecond
 	} else if m.coalesce < 0 {
 		m.coalesce = 0
+	}
+	if m.firstSpread <= 0 {
+		m.firstSpread = 2 * time.Second
 	}
 	if m.maxWorkers <= 0 {
 		m.maxWorkers = 1024
@@ -365,8 +376,15 @@ func (m *Manager) run() {
 		for m.heap.len() > 0 && !m.heap.peek().next.After(horizon) {
 			r := m.heap.peek()
 			due := r.next
-			// Keep the phase; skip whole periods the scheduler missed.
+			// Keep the phase; skip whole periods the scheduler missed. A
+			// check whose first run was squeezed into FirstRunSpread takes a
+			// random phase in the interval after it, so checks started
+			// together do not stay bunched.
 			next := r.next.Add(r.def.Interval)
+			if r.first {
+				r.first = false
+				next = r.next.Add(r.def.Interval/10 + time.Duration(m.rnd.Int64N(int64(r.def.Interval-r.def.Interval/10)+1)))
+			}
 			if behind := horizon.Sub(next); behind >= 0 {
 				next = next.Add((behind/r.def.Interval + 1) * r.def.Interval)
 			}
@@ -552,8 +570,12 @@ func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *
 		r.async = a
 		r.doneFn = func(res Result) { m.deliver(r, res) }
 	}
-	// Spread first runs over the interval so a reload never bursts.
-	r.next = now.Add(time.Duration(m.rnd.Int64N(int64(d.Interval))))
+	// A new check runs soon, so a daemon that starts knows its backends
+	// within seconds whatever the interval, spread over FirstRunSpread so
+	// thousands of checks do not start at once. Its second run picks the
+	// check's phase in the interval (see run).
+	r.next = now.Add(time.Duration(m.rnd.Int64N(int64(min(d.Interval, m.firstSpread)))))
+	r.first = d.Interval > m.firstSpread
 	return r
 }
 

@@ -292,6 +292,52 @@ func TestManagerReload(t *testing.T) {
 	})
 }
 
+// TestManagerFirstRunsSoonThenSpread: with a long interval, new checks run
+// within FirstRunSpread (a daemon knows its backends in seconds, not a
+// minute), then take phases spread over the interval.
+func TestManagerFirstRunsSoonThenSpread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		m := newTestManager(t, &f)
+		const n = 2000
+		checks := make([]Check, n)
+		for i := range checks {
+			d := mdef(fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1), 1, 1)
+			d.Interval, d.Timeout = time.Minute, time.Second
+			checks[i] = Check{fmt.Sprintf("c%d", i), d}
+		}
+		t0 := time.Now()
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2*time.Minute + 10*time.Second)
+		synctest.Wait()
+		var buckets [60]int
+		for _, c := range checks {
+			fc := f.get(c.Definition)
+			if len(fc.times) < 3 {
+				t.Fatalf("%s ran %d times in 2m10s", c.ID, len(fc.times))
+			}
+			if off := fc.times[0].Sub(t0); off < 0 || off >= 2*time.Second {
+				t.Fatalf("%s first ran at +%v, want within the 2s first-run spread", c.ID, off)
+			}
+			gap := fc.times[1].Sub(fc.times[0])
+			if gap < 6*time.Second || gap > time.Minute {
+				t.Fatalf("%s second run %v after the first, want 6s-60s", c.ID, gap)
+			}
+			buckets[int(fc.times[1].Sub(t0)/time.Second)%60]++
+			if d := fc.times[2].Sub(fc.times[1]); d != time.Minute {
+				t.Fatalf("%s third run %v after the second, want the interval", c.ID, d)
+			}
+		}
+		for i, b := range buckets {
+			if b > 3*n/54 { // ~37 a second when spread over 54 s
+				t.Errorf("burst: %d of %d second runs in second %d", b, n, i)
+			}
+		}
+	})
+}
+
 func TestManagerSpreadsStarts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var f fakes
@@ -396,7 +442,7 @@ func TestManagerClose(t *testing.T) {
 func TestManagerInjectedClock(t *testing.T) {
 	var f fakes
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	m := New(&Config{Clock: clk, NewChecker: f.factory, Coalesce: -1})
+	m := New(&Config{Clock: clk, NewChecker: f.factory, Coalesce: -1, FirstRunSpread: time.Hour})
 	defer m.Close()
 	d := mdef("10.0.0.1:80", 2, 2)
 	d.Interval, d.Timeout = time.Hour, time.Minute

@@ -108,6 +108,9 @@ type row struct {
 	advert         time.Duration
 	gaps           []time.Duration
 	vip, garp      []time.Duration // after the transition, per run
+	// timed counts runs that saw both the VIP and the first announcement,
+	// fast those where both came within 5 ms of the transition.
+	timed, fast int
 	failed         []string
 }
 
@@ -169,6 +172,12 @@ func run(ctx context.Context, o options) error {
 					}
 					if res.garpOK {
 						r.garp = append(r.garp, res.garp)
+					}
+					if res.vipOK && res.garpOK {
+						r.timed++
+						if res.vip <= 5*time.Millisecond && res.garp <= 5*time.Millisecond {
+							r.fast++
+						}
 					}
 					if o.verbose {
 						fmt.Fprintf(os.Stderr, "%s %s %v run %d: gap %v, vip %+v, garp %+v (after transition)\n",
@@ -531,6 +540,17 @@ func summary(o options, rows []*row, cpus []cpuRow, floods []floodRow, unavailab
 		if len(garps) > 0 {
 			m, _, _ := stats(garps)
 			kv = append(kv, fmt.Sprintf("%sgarp_ms=%.2f", prefix, float64(m)/1e6))
+		}
+		// The goal (issue 3): the VIP and the first announcement within 5 ms
+		// of the transition, counted per failover.
+		timed, fast := 0, 0
+		for _, r := range rows {
+			if r.impl == impl {
+				timed, fast = timed+r.timed, fast+r.fast
+			}
+		}
+		if timed > 0 {
+			kv = append(kv, fmt.Sprintf("%swithin_5ms=%d/%d", prefix, fast, timed))
 		}
 		for _, c := range cpus {
 			if c.impl == impl && c.err == nil {
