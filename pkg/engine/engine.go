@@ -59,6 +59,11 @@ type Options struct {
 	// configured source leaves from it: its probe is addressed to the VIP,
 	// which is local on the master, and the backend must answer the node.
 	RouteSource func(backend netip.Addr) (netip.Addr, error)
+	// OnAnnounce, when set, is called on the engine's goroutine with the
+	// VIPs to announce (BGP) whenever that set changes: a VIP is in it
+	// while every service with Announce on that VIP is up (known healthy at
+	// its quorum, not merely pending), and the node is not drained.
+	OnAnnounce func(vips []netip.Addr)
 	// OnReconcile, when set, is called on the engine's goroutine after every
 	// reconcile that did anything; it must be quick.
 	OnReconcile func(ReconcileInfo)
@@ -127,6 +132,8 @@ type Engine struct {
 	pendingCfg  *Config
 	stateDirty  bool
 	pendingLate []time.Time // transition times waiting for their reconcile
+	announced   []netip.Addr
+	nodeDrained bool
 	dirty       bool        // the published Status is stale
 	published   time.Time
 }
@@ -298,6 +305,7 @@ func (e *Engine) start(ctx, lctx context.Context) error {
 	for _, d := range sf.Drains {
 		e.st.drains[BackendKey{Service: d.Service, Addr: d.Backend}] = true
 	}
+	e.nodeDrained = sf.NodeDrained
 	// The kernel first: the desired state of a backend whose health is not
 	// known yet is what the kernel has, so a restart changes nothing.
 	for attempt := 0; ; attempt++ {
@@ -711,6 +719,54 @@ func (e *Engine) quorums(ctx context.Context, keys []ipvs.ServiceKey, now time.T
 		}
 	}
 	e.adjustVRRP(ctx)
+	e.announce()
+}
+
+// announce reports the set of VIPs to announce when it changed.
+func (e *Engine) announce() {
+	if e.opts.OnAnnounce == nil || e.st.cfg == nil {
+		return
+	}
+	up := map[netip.Addr]bool{}
+	for i := range e.st.cfg.Services {
+		s := &e.st.cfg.Services[i]
+		if !s.Announce || s.IPVS.FWMark != 0 {
+			continue
+		}
+		a := s.IPVS.Address
+		ok, seen := up[a]
+		up[a] = (ok || !seen) && e.st.quorums[s.Name].state == ServiceUp && !e.nodeDrained
+	}
+	var vips []netip.Addr
+	for a, ok := range up {
+		if ok {
+			vips = append(vips, a)
+		}
+	}
+	slices.SortFunc(vips, netip.Addr.Compare)
+	if e.announced != nil && slices.Equal(vips, e.announced) {
+		return
+	}
+	if vips == nil {
+		vips = []netip.Addr{}
+	}
+	e.announced = vips
+	e.log.Info("announced VIPs", zap.Int("count", len(vips)), zap.Stringers("vips", vips))
+	e.opts.OnAnnounce(slices.Clone(vips))
+}
+
+// DrainNode withdraws (on) or restores every announcement, leaving IPVS
+// serving the connections already there.
+func (e *Engine) DrainNode(ctx context.Context, on bool) error {
+	return e.do(ctx, func(context.Context) error {
+		if e.nodeDrained != on {
+			e.nodeDrained = on
+			e.stateDirty = true
+			e.log.Info("node drain", zap.Bool("drained", on))
+			e.announce()
+		}
+		return nil
+	})
 }
 
 // adjustVRRP lowers each tracked VRRP instance's priority by the weights of
@@ -939,7 +995,9 @@ func (e *Engine) saveState() {
 	if !e.stateDirty {
 		return
 	}
-	if err := saveState(e.opts.StateFile, snapshotState(e.st)); err != nil {
+	sf := snapshotState(e.st)
+	sf.NodeDrained = e.nodeDrained
+	if err := saveState(e.opts.StateFile, sf); err != nil {
 		e.log.Error("save state", zap.Error(err))
 		return
 	}

@@ -63,18 +63,29 @@ type harness struct {
 
 // start runs an engine on k with cfg inside the current synctest bubble and
 // waits until it is ready and idle.
+// startWith is start with extra options (callbacks).
+func startWith(t *testing.T, k *fakeKernel, cfg *Config, extra Options) *harness {
+	t.Helper()
+	return startOpts(t, k, cfg, "", extra, k)
+}
+
 func start(t *testing.T, k *fakeKernel, cfg *Config, state string, kernel ...Kernel) *harness {
+	t.Helper()
+	var kk Kernel = k
+	if len(kernel) > 0 {
+		kk = kernel[0]
+	}
+	return startOpts(t, k, cfg, state, Options{}, kk)
+}
+
+func startOpts(t *testing.T, k *fakeKernel, cfg *Config, state string, extra Options, kk Kernel) *harness {
 	t.Helper()
 	h := &harness{t: t, k: k, c: newFakeChecks(), v: newFakeVRRP(), state: state, errc: make(chan error, 1)}
 	if h.state == "" {
 		h.state = filepath.Join(t.TempDir(), "state.json")
 	}
-	var kk Kernel = k
-	if len(kernel) > 0 {
-		kk = kernel[0]
-	}
 	e, err := New(Options{Kernel: kk, Checks: h.c, VRRP: h.v, Logger: zaptest.NewLogger(t), StateFile: h.state,
-		OnReconcile: func(i ReconcileInfo) { h.infos = append(h.infos, i) }}, cfg)
+		OnReconcile: func(i ReconcileInfo) { h.infos = append(h.infos, i) }, OnAnnounce: extra.OnAnnounce}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +252,42 @@ func TestSorryServerBelowQuorum(t *testing.T) {
 		time.Sleep(2 * drainPoll)
 		synctest.Wait()
 		wantOps(t, k.takeOps(), "remove destination tcp 192.0.2.1:80 -> 10.0.9.9:80")
+	})
+}
+
+func TestAnnounceWhileUpAndNotDrained(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newFakeKernel()
+		s := withChecks(web)
+		s.Announce = true
+		other := svc("api", "192.0.2.1", "10.0.0.3") // same VIP, port 81, not checked
+		other.IPVS.Port = 81
+		other.Announce = true
+		var got [][]netip.Addr
+		h := startWith(t, k, cfgOf(s, other), Options{OnAnnounce: func(v []netip.Addr) { got = append(got, v) }})
+		vip := []netip.Addr{netip.MustParseAddr("192.0.2.1")}
+		// Pending is not up: nothing is announced before the checks say so.
+		if len(got) != 1 || len(got[0]) != 0 {
+			t.Fatalf("announced at start: %v, want once, nothing", got)
+		}
+		h.health("web", healthcheck.StateUp, "10.0.0.1:8080", "10.0.0.2:8080")
+		h.health("web", healthcheck.StateDown, "10.0.0.1:8080", "10.0.0.2:8080")
+		if err := h.e.DrainNode(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		h.health("web", healthcheck.StateUp, "10.0.0.1:8080")
+		if err := h.e.DrainNode(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+		want := [][]netip.Addr{{}, vip, {}, vip}
+		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+			t.Errorf("announcements (-want +got):\n%s", diff)
+		}
+		time.Sleep(2 * publishEvery) // the snapshot is published at most this often
+		synctest.Wait()
+		if st := h.e.Status(); st.NodeDrained || len(st.Announced) != 1 {
+			t.Errorf("status: drained %v, announced %v", st.NodeDrained, st.Announced)
+		}
 	})
 }
 

@@ -84,6 +84,9 @@ type Service struct {
 	// Track, when set, lowers a VRRP instance's priority while the service
 	// is down.
 	Track *Track
+	// Announce puts the VIP in the set the engine reports to
+	// Options.OnAnnounce (BGP) while the service is up.
+	Announce bool
 }
 
 // Track names VRRP instances and how much to lower their priority.

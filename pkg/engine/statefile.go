@@ -26,6 +26,8 @@ type stateFile struct {
 	Marks []markEntry `json:"marks,omitempty"`
 	// Drains are backends drained at run time, kept across reloads and restarts.
 	Drains []drainEntry `json:"drains,omitempty"`
+	// NodeDrained withdraws every announcement (Engine.DrainNode).
+	NodeDrained bool `json:"node_drained,omitempty"`
 }
 
 type markEntry struct {

@@ -19,6 +19,10 @@ type Status struct {
 	Leaving []ipvs.ServiceKey
 	// VRRP is the last event of each instance, sorted by instance.
 	VRRP []vrrp.Event
+	// Announced are the VIPs reported to OnAnnounce; NodeDrained says
+	// every announcement is withdrawn (Engine.DrainNode).
+	Announced   []netip.Addr
+	NodeDrained bool
 	// Last is the last reconcile that changed something or failed.
 	Last        ReconcileInfo
 	LastSuccess time.Time
@@ -80,6 +84,7 @@ func (e *Engine) publish() {
 		}
 	}
 	out.Leaving = sortedServiceKeys(st.leaving)
+	out.Announced, out.NodeDrained = slices.Clone(e.announced), e.nodeDrained
 	for _, ev := range e.vrrpStates {
 		out.VRRP = append(out.VRRP, ev)
 	}
