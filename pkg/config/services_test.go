@@ -2,9 +2,9 @@ package config
 
 import (
 	"errors"
-	"slices"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"

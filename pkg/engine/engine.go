@@ -134,7 +134,7 @@ type Engine struct {
 	pendingLate []time.Time // transition times waiting for their reconcile
 	announced   []netip.Addr
 	nodeDrained bool
-	dirty       bool        // the published Status is stale
+	dirty       bool // the published Status is stale
 	published   time.Time
 }
 
