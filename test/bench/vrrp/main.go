@@ -111,7 +111,7 @@ type row struct {
 	// timed counts runs that saw both the VIP and the first announcement,
 	// fast those where both came within 5 ms of the transition.
 	timed, fast int
-	failed         []string
+	failed      []string
 }
 
 type cpuRow struct {
