@@ -140,6 +140,15 @@ func Parse(data []byte) (*Config, error) {
 		sortProblems(probs)
 		return nil, &Error{Problems: probs}
 	}
+	// The services are most of a large file: they are decoded by hand, in
+	// parallel (decodeServices), and viper decodes the rest.
+	var services []any
+	for k, val := range settings {
+		if list, ok := val.([]any); ok && strings.EqualFold(k, "services") {
+			services = list
+			delete(settings, k)
+		}
+	}
 	v := viper.New()
 	if err := v.MergeConfigMap(settings); err != nil {
 		return nil, &Error{Problems: []Problem{{Msg: "config: " + err.Error()}}}
@@ -148,6 +157,9 @@ func Parse(data []byte) (*Config, error) {
 	err := v.UnmarshalExact(&c, decoderConfig)
 	if err != nil {
 		probs = append(probs, decodeProblems(err)...)
+	}
+	if services != nil {
+		c.Services = decodeServices(services)
 	}
 	v2 := &validator{c: &c}
 	c.defaultsAndValidate(v2)

@@ -13,16 +13,15 @@ import (
 
 // decoderConfig is how viper decodes the settings into Config: exactly
 // (unknown keys are errors), without weak typing, with durations from
-// strings like "1s". Services and backends, the bulk of a large file, are
-// decoded by bulkHook.
+// strings like "1s". The services, the bulk of a large file, are decoded
+// by decodeServices with the same rules.
 func decoderConfig(dc *mapstructure.DecoderConfig) {
 	dc.WeaklyTypedInput = false
-	dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(bulkHook, durationHook, mapstructure.StringToTimeDurationHookFunc())
+	dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToTimeDurationHookFunc())
 }
 
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
-	serviceType  = reflect.TypeOf(Service{})
 )
 
 // durationHook refuses a bare number where a duration goes: YAML reads
@@ -53,23 +52,23 @@ type keyError struct {
 
 func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
 
-// bulkHook decodes services (with their backends) with decodeValue instead
-// of mapstructure. A 1,000-service file has 10,000 backends, and
+// decodeServices decodes the services list with decodeValue instead of
+// mapstructure, in parallel: a 1,000-service file has 10,000 backends, and
 // mapstructure's per-field reflection was most of the time a reload took.
 // The rules are the same: exact keys, no weak typing, durations from
-// strings. The problems travel with the value (decodeErrs) and its
-// validation reports them under its path: a hook does not know where in
-// the file it is.
-func bulkHook(_, to reflect.Type, data any) (any, error) {
-	if to != serviceType {
-		return data, nil
-	}
-	if _, ok := data.(map[string]any); !ok {
-		return data, nil // not a mapping: mapstructure says so
-	}
-	var s Service
-	s.decodeErrs = decodeValue("", data, reflect.ValueOf(&s).Elem())
-	return s, nil
+// strings. The problems travel with each service (decodeErrs) and its
+// validation reports them under its path.
+func decodeServices(list []any) []Service {
+	out := make([]Service, len(list))
+	parallel(len(list), func(i int) {
+		s := &out[i]
+		if _, ok := list[i].(map[string]any); !ok {
+			s.decodeErrs = []*keyError{{"", fmt.Errorf("expected a mapping, got %T %v", list[i], list[i])}}
+			return
+		}
+		s.decodeErrs = decodeValue("", list[i], reflect.ValueOf(s).Elem())
+	})
+	return out
 }
 
 // fields maps a struct type's mapstructure keys to field indexes.

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seesawd/seesawd/pkg/engine"
@@ -109,7 +112,7 @@ type Service struct {
 
 	// engine is the validated service, filled by validateServices.
 	engine engine.Service
-	// decodeErrs are the keys bulkHook could not decode.
+	// decodeErrs are the keys decodeServices could not decode.
 	decodeErrs []*keyError
 }
 
@@ -188,21 +191,35 @@ func (c *Config) validateServices(v *validator) {
 			groups[n] = append([]string(nil), g.Instances...)
 		}
 	}
+	// Services validate on their own, in parallel (a 1,000-service file
+	// spends most of a reload here and in parsing); the checks across
+	// services run after, in order.
+	type result struct {
+		es   engine.Service
+		v    validator
+		path string
+	}
+	res := make([]result, len(c.Services))
+	parallel(len(c.Services), func(i int) {
+		r := &res[i]
+		r.path = fmt.Sprintf("services[%d]", i)
+		r.v.c = c
+		r.es = c.Services[i].validate(&r.v, r.path, instances, groups)
+	})
 	for i := range c.Services {
-		s := &c.Services[i]
-		p := fmt.Sprintf("services[%d]", i)
-		before := len(v.probs)
-		es := s.validate(v, p, instances, groups)
+		s, r, p := &c.Services[i], &res[i], res[i].path
+		v.probs = append(v.probs, r.v.probs...)
+		v.warns = append(v.warns, r.v.warns...)
 		if s.Name != "" {
 			if other, dup := names[s.Name]; dup {
 				v.bad(p+".name", "%q is already the name of %s", s.Name, other)
 			}
 			names[s.Name] = p
 		}
-		if len(v.probs) > before {
+		if len(r.v.probs) > 0 {
 			continue
 		}
-		k := es.IPVS.Key()
+		k := r.es.IPVS.Key()
 		if other, dup := keys[k]; dup {
 			v.bad(p, "%s is already configured by %s", k, other)
 		}
@@ -216,8 +233,35 @@ func (c *Config) validateServices(v *validator) {
 				v.warn(p+".vip", "%v is on no VRRP instance: it must reach this node another way (routed or anycast)", k.Address)
 			}
 		}
-		s.engine = es
+		s.engine = r.es
 	}
+}
+
+// parallel runs f(0..n-1) on GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (m MarkRange) Contains(x uint32) bool { return x >= m.First && x <= m.Last }
@@ -226,7 +270,11 @@ func (m MarkRange) Contains(x uint32) bool { return x >= m.First && x <= m.Last 
 func (s *Service) validate(v *validator, p string, instances map[string]bool, groups map[string][]string) engine.Service {
 	if len(s.decodeErrs) > 0 {
 		for _, e := range s.decodeErrs {
-			v.bad(joinPath(p, strings.TrimPrefix(e.key, ".")), "%v", e.err)
+			path := p
+			if e.key != "" {
+				path = joinPath(p, strings.TrimPrefix(e.key, "."))
+			}
+			v.bad(path, "%v", e.err)
 		}
 		return engine.Service{}
 	}

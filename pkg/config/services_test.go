@@ -218,6 +218,8 @@ func TestServiceErrors(t *testing.T) {
 		{"sip engine on tcp", svcYAML("    persistence: { timeout: 60s, engine: sip }\n" + twoBackends),
 			[]string{"services[0].persistence.engine: the sip engine needs protocol udp"}},
 		{"missing backends", svcYAML(""), []string{"services[0].backends: at least one backend required"}},
+		{"service not a mapping", vrrpFront + "services: [web]\n", []string{"services[0]: expected a mapping, got string web"}},
+		{"services not a list", vrrpFront + "services: web\n", []string{"services: "}},
 		{"lower threshold alone", svcYAML("    backends: [{ address: 10.0.1.1, lower_threshold: 5 }]\n"),
 			[]string{"services[0].backends[0].lower_threshold: 5 is above upper_threshold 0 (set upper_threshold too)"}},
 		{"backend keys decoded by hand keep their paths", svcYAML("    backends:\n      - { address: 10.0.1.1, colour: red, port: eighty, weight: 1.5, drain: yes-please }\n" +

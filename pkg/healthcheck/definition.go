@@ -368,13 +368,55 @@ func (d Definition) Validate() error {
 }
 
 // Key returns a canonical string identifying the normalized definition:
-// checks with equal keys are run once.
+// checks with equal keys are run once. It is the definition's JSON; the
+// common fields are written by hand, because a reload of 10,000 checks
+// computes 10,000 keys and encoding/json's reflection was most of
+// Manager.Update's time.
 func (d Definition) Key() string {
-	b, err := json.Marshal(d)
-	if err != nil {
-		// Every field marshals; keep a usable key regardless.
-		return fmt.Sprintf("%+v", d)
+	b := make([]byte, 0, 160)
+	b = append(b, `{"type":`...)
+	b = strconv.AppendQuote(b, d.Type.String())
+	b = append(b, `,"target":`...)
+	b = strconv.AppendQuote(b, d.Target.String())
+	if d.Source.IsValid() {
+		b = append(b, `,"source":`...)
+		b = strconv.AppendQuote(b, d.Source.String())
 	}
+	if d.Mark != 0 {
+		b = append(b, `,"mark":`...)
+		b = strconv.AppendUint(b, uint64(d.Mark), 10)
+	}
+	b = append(b, `,"interval":`...)
+	b = strconv.AppendInt(b, int64(d.Interval), 10)
+	b = append(b, `,"timeout":`...)
+	b = strconv.AppendInt(b, int64(d.Timeout), 10)
+	b = append(b, `,"rise":`...)
+	b = strconv.AppendInt(b, int64(d.Rise), 10)
+	b = append(b, `,"fall":`...)
+	b = strconv.AppendInt(b, int64(d.Fall), 10)
+	if d.Initial != StateUnknown {
+		b = append(b, `,"initial":`...)
+		b = strconv.AppendQuote(b, d.Initial.String())
+	}
+	for _, o := range []struct {
+		name string
+		v    any
+		set  bool
+	}{{"tcp", d.TCP, d.TCP != nil}, {"http", d.HTTP, d.HTTP != nil}, {"udp", d.UDP, d.UDP != nil}, {"dns", d.DNS, d.DNS != nil}} {
+		if !o.set {
+			continue
+		}
+		ob, err := json.Marshal(o.v)
+		if err != nil {
+			// Every field marshals; keep a usable key regardless.
+			ob = fmt.Appendf(nil, "%q", fmt.Sprintf("%+v", o.v))
+		}
+		b = append(b, `,"`...)
+		b = append(b, o.name...)
+		b = append(b, `":`...)
+		b = append(b, ob...)
+	}
+	b = append(b, '}')
 	return string(b)
 }
 

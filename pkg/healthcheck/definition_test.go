@@ -207,3 +207,31 @@ func TestTypeString(t *testing.T) {
 		t.Error("ParseState(starting) succeeded")
 	}
 }
+
+// TestKeyIsTheJSON: Key writes the common fields by hand for speed; it must
+// stay exactly the definition's JSON, so equal definitions share a key and
+// different ones never do.
+func TestKeyIsTheJSON(t *testing.T) {
+	defs := []Definition{
+		{Type: TypeTCP, Target: netip.MustParseAddrPort("10.0.0.1:80"), Interval: time.Second, Timeout: time.Millisecond, Rise: 2, Fall: 3},
+		{Type: TypeHTTPS, Target: netip.MustParseAddrPort("[2001:db8::1]:443"), Source: netip.MustParseAddr("2001:db8::9"),
+			Mark: 7, Interval: time.Minute, Timeout: 5 * time.Second, Rise: 1, Fall: 1, Initial: StateUp,
+			HTTP: &HTTPOptions{Method: "GET", Path: "/h\"x", Headers: map[string]string{"b": "2", "a": "1"}, Status: []StatusRange{{200, 299}}}},
+		{Type: TypeUDP, Target: netip.MustParseAddrPort("10.0.0.1:53"), Interval: 2 * time.Second, Timeout: time.Second, Rise: 1, Fall: 2,
+			Initial: StateDown, UDP: &UDPOptions{Payload: []byte{0, 1, 0xff}, Match: MatchPrefix, Expect: []byte("ok")}},
+		{Type: TypeTCP, Target: netip.MustParseAddrPort("10.0.0.1:25"), Interval: time.Second, Timeout: time.Millisecond, Rise: 2, Fall: 3,
+			TCP: &TCPOptions{Send: []byte("EHLO\r\n"), ExpectRegexp: "^220"}},
+		{Type: TypeICMP, Target: netip.MustParseAddrPort("10.0.0.1:0"), Interval: time.Second, Timeout: time.Millisecond, Rise: 1, Fall: 1},
+		{Type: TypeDNS, Target: netip.MustParseAddrPort("10.0.0.1:53"), Interval: time.Second, Timeout: time.Millisecond, Rise: 1, Fall: 1,
+			DNS: &DNSOptions{Name: "example.com", QType: 1, Expect: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}},
+	}
+	for _, d := range defs {
+		want, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Key(); got != string(want) {
+			t.Errorf("Key() = %s\nwant %s", got, want)
+		}
+	}
+}
