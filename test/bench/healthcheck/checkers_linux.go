@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// goWorker is this binary in the worker role, in the checker namespace.
+type goWorker struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startWorker(ctx context.Context, topo *topology, dir, sc string, lt listenerTargets, p params, httpN int) (*goWorker, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	tf := filepath.Join(dir, "targets")
+	if err := os.WriteFile(tf, []byte("tcp="+joinAddrPorts(lt.tcp)+";http="+joinAddrPorts(lt.http)), 0o644); err != nil {
+		return nil, err
+	}
+	n := p.checks
+	if sc == "icmp" {
+		n = min(n, len(lt.tcp))
+	}
+	c := topo.cl.Command(ctx, self, "-role=worker", "-scenario="+sc, "-targets="+tf,
+		fmt.Sprintf("-checks=%d", n), fmt.Sprintf("-http-checks=%d", httpN),
+		"-interval="+interval.String(), "-timeout="+timeout.String(), "-coalesce="+coalesce.String(),
+		"-cpuprofile="+*cpuprof)
+	c.Stderr = os.Stderr
+	w := &goWorker{cmd: c}
+	if w.in, err = c.StdinPipe(); err != nil {
+		return nil, err
+	}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	w.out = bufio.NewReader(out)
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	if line, err := w.out.ReadString('\n'); err != nil || line != "READY\n" {
+		return nil, errors.Join(fmt.Errorf("worker did not start: %q %v", line, err), w.close())
+	}
+	return w, nil
+}
+
+func joinAddrPorts(aps []netip.AddrPort) string {
+	s := make([]string, len(aps))
+	for i, a := range aps {
+		s[i] = a.String()
+	}
+	return strings.Join(s, " ")
+}
+
+func (w *goWorker) pid() int { return w.cmd.Process.Pid }
+
+func (w *goWorker) begin() error {
+	_, err := io.WriteString(w.in, "start\n")
+	return err
+}
+
+func (w *goWorker) end() (workerReport, error) {
+	var r workerReport
+	if _, err := io.WriteString(w.in, "stop\n"); err != nil {
+		return r, err
+	}
+	line, err := w.out.ReadBytes('\n')
+	if err != nil {
+		return r, fmt.Errorf("worker report: %w", err)
+	}
+	return r, json.Unmarshal(line, &r)
+}
+
+// close ends the worker by closing its stdin.
+func (w *goWorker) close() error {
+	w.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- w.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-done
+		return errors.New("worker did not exit within 10s")
+	}
+}
+
+func loadIPVS(ctx context.Context, topo *topology, services [][]netip.AddrPort) error {
+	c := topo.cl.Command(ctx, "ipvsadm", "-R")
+	c.Stdin = strings.NewReader(ipvsRules(services))
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("ipvsadm -R: %w: %s", err, out)
+	}
+	return nil
+}
+
+// ipvsRealServers counts the real servers IPVS holds in the checker namespace.
+func ipvsRealServers(ctx context.Context, topo *topology) (int, error) {
+	out, err := topo.cl.Run(ctx, "ipvsadm", "-Sn")
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(out, "\n-a "), nil
+}
+
+// keepalived is keepalived 2.2.7 running only its checker (-C) in the
+// foreground; the process measured is the checker child.
+type keepalived struct {
+	cmd     *exec.Cmd
+	syslog  *net.UnixConn
+	log     *lockedBuffer
+	checker int
+	failed0 int
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startKeepalived(topo *topology, dir string, services [][]netip.AddrPort) (*keepalived, error) {
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(keepalivedConfig(services, *interval, *timeout)), 0o644); err != nil {
+		return nil, err
+	}
+	k := &keepalived{log: &lockedBuffer{}}
+	// keepalived logs through syslog(3). With no syslog daemon (the VM
+	// lab has none) and -l it would write every line to the serial
+	// console, which takes milliseconds a line under TCG; a /dev/log
+	// reader here gives it what a real system has and gives the
+	// benchmark its failure lines.
+	sl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "/dev/log", Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("keepalived's syslog: %w", err)
+	}
+	k.syslog = sl
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			n, err := sl.Read(buf)
+			if err != nil {
+				return
+			}
+			k.log.Write(append(buf[:n:n], '\n'))
+		}
+	}()
+	checkerPid := filepath.Join(dir, "checkers.pid")
+	k.cmd = topo.cl.Command(context.Background(), "keepalived", "-C", "-n", "-f", conf,
+		"-p", filepath.Join(dir, "keepalived.pid"), "-c", checkerPid)
+	k.cmd.Stdout, k.cmd.Stderr = k.log, k.log
+	if err := k.cmd.Start(); err != nil {
+		sl.Close()
+		return nil, fmt.Errorf("keepalived: %w", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		b, err := os.ReadFile(checkerPid)
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && pid > 0 {
+			k.checker = pid
+			return k, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.Join(fmt.Errorf("keepalived started no checker in 30s:\n%s", tail(k.log.String())), k.close())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (k *keepalived) pid() int { return k.checker }
+
+// failures counts the failed checks keepalived logged so far
+// (checker_log_all_failures logs every one).
+func (k *keepalived) failures() int {
+	n := 0
+	for line := range strings.Lines(k.log.String()) {
+		if strings.Contains(line, "TCP connection to") && (strings.Contains(line, "failed") || strings.Contains(line, "timeout")) {
+			n++
+		}
+	}
+	return n
+}
+
+func (k *keepalived) begin() error {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", k.checker)); err != nil {
+		return fmt.Errorf("keepalived's checker is gone:\n%s", tail(k.log.String()))
+	}
+	k.failed0 = k.failures()
+	return nil
+}
+
+func (k *keepalived) end() (workerReport, error) {
+	r := workerReport{Failed: uint64(k.failures() - k.failed0)}
+	if r.Failed > 0 {
+		for line := range strings.Lines(k.log.String()) {
+			if strings.Contains(line, "TCP connection to") {
+				r.Note = "example failure: " + strings.TrimSpace(line)
+			}
+		}
+	}
+	return r, nil
+}
+
+func (k *keepalived) close() error {
+	defer os.Remove("/dev/log")
+	defer k.syslog.Close()
+	_ = k.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- k.cmd.Wait() }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(20 * time.Second):
+		_ = k.cmd.Process.Kill()
+		<-done
+		return errors.New("keepalived did not stop within 20s of SIGTERM")
+	}
+}
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
