@@ -186,3 +186,16 @@ func TestKeepalivedConfig(t *testing.T) {
 		t.Errorf("keepalived -t rejects the config: %v\n%s", err, out)
 	}
 }
+
+func TestKeepalivedFailure(t *testing.T) {
+	for line, want := range map[string]bool{
+		"<30>Nov 27 09:05:45 Keepalived_healthcheckers[141]: TCP connection to [10.77.0.4]:tcp:38449 failed.":  true,
+		"<30>Nov 27 09:05:45 Keepalived_healthcheckers[141]: TCP connection to [10.77.0.4]:tcp:38449 timeout.": true,
+		"<30>Nov 27 09:05:45 Keepalived_healthcheckers[141]: TCP connection to [10.77.0.4]:tcp:38449 success.": false,
+		"<30>Nov 27 09:05:45 Keepalived_healthcheckers[141]: Activating healthchecker for service [10.77.0.4]": false,
+	} {
+		if got := keepalivedFailure(line); got != want {
+			t.Errorf("keepalivedFailure(%q) = %v, want %v", line, got, want)
+		}
+	}
+}

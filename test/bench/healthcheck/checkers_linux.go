@@ -14,9 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
+
+	"github.com/seesawd/seesawd/internal/nettopo"
 )
 
 // goWorker is this binary in the worker role, in the checker namespace.
@@ -125,28 +126,13 @@ func ipvsRealServers(ctx context.Context, topo *topology) (int, error) {
 // keepalived is keepalived 2.2.7 running only its checker (-C) in the
 // foreground; the process measured is the checker child.
 type keepalived struct {
-	cmd     *exec.Cmd
+	proc    *nettopo.Process
 	syslog  *net.UnixConn
-	log     *lockedBuffer
 	checker int
-	failed0 int
-}
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	failures    atomic.Uint64
+	lastFailure atomic.Pointer[string]
+	failed0     uint64
 }
 
 func startKeepalived(topo *topology, dir string, services [][]netip.AddrPort) (*keepalived, error) {
@@ -154,17 +140,16 @@ func startKeepalived(topo *topology, dir string, services [][]netip.AddrPort) (*
 	if err := os.WriteFile(conf, []byte(keepalivedConfig(services, *interval, *timeout)), 0o644); err != nil {
 		return nil, err
 	}
-	k := &keepalived{log: &lockedBuffer{}}
 	// keepalived logs through syslog(3). With no syslog daemon (the VM
 	// lab has none) and -l it would write every line to the serial
 	// console, which takes milliseconds a line under TCG; a /dev/log
-	// reader here gives it what a real system has and gives the
-	// benchmark its failure lines.
+	// reader here gives it what a real system has and the benchmark its
+	// failure lines (checker_log_all_failures logs every failed check).
 	sl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "/dev/log", Net: "unixgram"})
 	if err != nil {
 		return nil, fmt.Errorf("keepalived's syslog: %w", err)
 	}
-	k.syslog = sl
+	k := &keepalived{syslog: sl}
 	go func() {
 		buf := make([]byte, 8192)
 		for {
@@ -172,16 +157,19 @@ func startKeepalived(topo *topology, dir string, services [][]netip.AddrPort) (*
 			if err != nil {
 				return
 			}
-			k.log.Write(append(buf[:n:n], '\n'))
+			if line := string(buf[:n]); keepalivedFailure(line) {
+				k.failures.Add(1)
+				k.lastFailure.Store(&line)
+			}
 		}
 	}()
 	checkerPid := filepath.Join(dir, "checkers.pid")
-	k.cmd = topo.cl.Command(context.Background(), "keepalived", "-C", "-n", "-f", conf,
+	k.proc, err = topo.cl.Start("keepalived", "keepalived", "-C", "-n", "-f", conf,
 		"-p", filepath.Join(dir, "keepalived.pid"), "-c", checkerPid)
-	k.cmd.Stdout, k.cmd.Stderr = k.log, k.log
-	if err := k.cmd.Start(); err != nil {
+	if err != nil {
 		sl.Close()
-		return nil, fmt.Errorf("keepalived: %w", err)
+		os.Remove("/dev/log")
+		return nil, err
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		b, err := os.ReadFile(checkerPid)
@@ -189,8 +177,8 @@ func startKeepalived(topo *topology, dir string, services [][]netip.AddrPort) (*
 			k.checker = pid
 			return k, nil
 		}
-		if time.Now().After(deadline) {
-			return nil, errors.Join(fmt.Errorf("keepalived started no checker in 30s:\n%s", tail(k.log.String())), k.close())
+		if time.Now().After(deadline) || k.proc.Exited() {
+			return nil, errors.Join(fmt.Errorf("keepalived started no checker:\n%s", tail(k.proc.Output())), k.close())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -198,34 +186,18 @@ func startKeepalived(topo *topology, dir string, services [][]netip.AddrPort) (*
 
 func (k *keepalived) pid() int { return k.checker }
 
-// failures counts the failed checks keepalived logged so far
-// (checker_log_all_failures logs every one).
-func (k *keepalived) failures() int {
-	n := 0
-	for line := range strings.Lines(k.log.String()) {
-		if strings.Contains(line, "TCP connection to") && (strings.Contains(line, "failed") || strings.Contains(line, "timeout")) {
-			n++
-		}
-	}
-	return n
-}
-
 func (k *keepalived) begin() error {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", k.checker)); err != nil {
-		return fmt.Errorf("keepalived's checker is gone:\n%s", tail(k.log.String()))
+		return fmt.Errorf("keepalived's checker is gone:\n%s", tail(k.proc.Output()))
 	}
-	k.failed0 = k.failures()
+	k.failed0 = k.failures.Load()
 	return nil
 }
 
 func (k *keepalived) end() (workerReport, error) {
-	r := workerReport{Failed: uint64(k.failures() - k.failed0)}
-	if r.Failed > 0 {
-		for line := range strings.Lines(k.log.String()) {
-			if strings.Contains(line, "TCP connection to") {
-				r.Note = "example failure: " + strings.TrimSpace(line)
-			}
-		}
+	r := workerReport{Failed: k.failures.Load() - k.failed0}
+	if l := k.lastFailure.Load(); r.Failed > 0 && l != nil {
+		r.Note = "example failure: " + strings.TrimSpace(*l)
 	}
 	return r, nil
 }
@@ -233,17 +205,7 @@ func (k *keepalived) end() (workerReport, error) {
 func (k *keepalived) close() error {
 	defer os.Remove("/dev/log")
 	defer k.syslog.Close()
-	_ = k.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- k.cmd.Wait() }()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(20 * time.Second):
-		_ = k.cmd.Process.Kill()
-		<-done
-		return errors.New("keepalived did not stop within 20s of SIGTERM")
-	}
+	return k.proc.Stop(20 * time.Second)
 }
 
 func tail(s string) string {

@@ -58,3 +58,9 @@ func keepalivedConfig(services [][]netip.AddrPort, interval, timeout time.Durati
 }
 
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
+
+// keepalivedFailure says whether a log line reports a failed TCP_CHECK
+// ("TCP connection to [...] failed." or "timeout.").
+func keepalivedFailure(line string) bool {
+	return strings.Contains(line, "TCP connection to") && (strings.Contains(line, "failed") || strings.Contains(line, "timeout"))
+}
