@@ -36,13 +36,15 @@ func startWorker(ctx context.Context, topo *topology, dir, sc string, lt listene
 	if err := os.WriteFile(tf, []byte("tcp="+joinAddrPorts(lt.tcp)+";http="+joinAddrPorts(lt.http)), 0o644); err != nil {
 		return nil, err
 	}
-	n := p.checks
-	if sc == "icmp" {
-		n = min(n, len(lt.tcp))
+	// "tcp/c=10ms" is the tcp scenario with Config.Coalesce 10ms, so
+	// that settings can be compared in one run (one VM boot).
+	sc, co, ok := strings.Cut(sc, "/c=")
+	if !ok {
+		co = coalesce.String()
 	}
 	c := topo.cl.Command(ctx, self, "-role=worker", "-scenario="+sc, "-targets="+tf,
-		fmt.Sprintf("-checks=%d", n), fmt.Sprintf("-http-checks=%d", httpN),
-		"-interval="+interval.String(), "-timeout="+timeout.String(), "-coalesce="+coalesce.String(),
+		fmt.Sprintf("-checks=%d", p.checks), fmt.Sprintf("-http-checks=%d", httpN),
+		"-interval="+interval.String(), "-timeout="+timeout.String(), "-coalesce="+co,
 		"-cpuprofile="+*cpuprof)
 	c.Stderr = os.Stderr
 	w := &goWorker{cmd: c}

@@ -51,7 +51,7 @@ var (
 	targetsF = flag.String("targets", "", "internal: file listing the listeners")
 	listenF  = flag.String("listen", "", "internal: the server's addresses, comma separated")
 
-	scenarios  = flag.String("scenarios", "tcp-floor,tcp,tcp-dialer,tcp-naive,http,http-naive,icmp", "host scenarios, in order (empty for none)")
+	scenarios  = flag.String("scenarios", "tcp-floor,tcp,tcp-dialer,tcp-naive,http,http-naive,icmp", "host scenarios, in order (empty for none); a Manager scenario may carry its own coalescing window, as in tcp/c=10ms")
 	checks     = flag.Int("checks", 10000, "TCP and ICMP checks per host scenario")
 	httpChecks = flag.Int("http-checks", 2000, "HTTP checks per HTTP scenario (fewer than TCP: the naive HTTP client must keep up on 2 cores)")
 	addrs      = flag.Int("addrs", 10, "backend addresses the listeners spread over")
@@ -67,9 +67,9 @@ var (
 	useVM       = flag.Bool("vm", true, "also run the keepalived comparison in the VM lab")
 	vmScenarios = flag.String("vm-scenarios", "keepalived,tcp,tcp-dialer,tcp-floor", "VM scenarios, in order")
 	vmChecks    = flag.Int("vm-checks", 1000, "checks per VM scenario (100 virtual servers x 10 real servers)")
-	vmDuration  = flag.Duration("vm-duration", 30*time.Second, "measurement window per VM scenario")
+	vmDuration  = flag.Duration("vm-duration", 20*time.Second, "measurement window per VM scenario")
 	vmWarmup    = flag.Duration("vm-warmup", 5*time.Second, "time to settle before measuring in the VM")
-	vmSyscalls  = flag.Duration("vm-syscalls", 8*time.Second, "perf system-call count per VM scenario (0: off)")
+	vmSyscalls  = flag.Duration("vm-syscalls", 6*time.Second, "perf system-call count per VM scenario (0: off)")
 	vmAppend    = flag.String("vm-append", "", "extra guest kernel arguments (e.g. tsc=reliable)")
 )
 

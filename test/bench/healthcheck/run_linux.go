@@ -185,7 +185,12 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 	if err != nil {
 		return st, err
 	}
-	st = Stats{Scenario: sc, Where: p.where, Seconds: el.Seconds(), Checks: rep.Checks, Failed: rep.Failed,
+	target := float64(p.checks)
+	if httpN > 0 {
+		target = float64(httpN)
+	}
+	st = Stats{Scenario: sc, Where: p.where, Seconds: el.Seconds(), Target: target / interval.Seconds(),
+		Checks: rep.Checks, Failed: rep.Failed,
 		Handshakes: s1.opens - s0.opens,
 		UserS:      ticks(s1.utime - s0.utime), SysS: ticks(s1.stime - s0.stime),
 		ListenerS: ticks(s1.listener - s0.listener), MachineS: ticks(s1.machine - s0.machine),

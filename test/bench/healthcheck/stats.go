@@ -15,6 +15,8 @@ type Stats struct {
 	// Where is "host" or "vm".
 	Where   string  `json:"where"`
 	Seconds float64 `json:"seconds"`
+	// Target is the check rate the schedule asks for.
+	Target float64 `json:"target"`
 	// Checks counts checks done in the window, Failed those that failed.
 	Checks uint64 `json:"checks"`
 	Failed uint64 `json:"failed"`
@@ -77,7 +79,10 @@ func (s Stats) corePct(sec float64) float64 { return 100 * sec / s.Seconds }
 
 // baseline says whether the scenario is a reference rather than
 // pkg/healthcheck itself.
-func baseline(sc string) bool { return sc != "tcp" && sc != "http" && sc != "icmp" }
+func baseline(sc string) bool {
+	sc, _, _ = strings.Cut(sc, "/")
+	return sc != "tcp" && sc != "http" && sc != "icmp"
+}
 
 func find(rs []Stats, sc string) (Stats, bool) {
 	for _, s := range rs {
@@ -240,6 +245,12 @@ func lastLine(host, guest []Stats) string {
 		}
 		if s.failedPct() >= 1 {
 			bad = append(bad, fmt.Sprintf("%s %s failed %.1f %%", s.Where, s.Scenario, s.failedPct()))
+		}
+		// A checker that falls behind its schedule is not doing the
+		// work the others do (keepalived's own schedule drifts by the
+		// few milliseconds a check takes, well within this).
+		if s.rate() < 0.95*s.Target {
+			bad = append(bad, fmt.Sprintf("%s %s kept up with %.0f of %.0f checks/s", s.Where, s.Scenario, s.rate(), s.Target))
 		}
 	}
 	var b strings.Builder
