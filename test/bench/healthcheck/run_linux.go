@@ -22,6 +22,8 @@ import (
 const (
 	checkerAddr = "10.77.0.254"
 	icmpRange   = "10.78.0.0/16"
+	checkerMAC  = "02:68:63:62:00:01"
+	backendMAC  = "02:68:63:62:00:02"
 )
 
 func backendAddr(i int) string { return fmt.Sprintf("10.77.0.%d", i+1) }
@@ -61,15 +63,19 @@ func (t *topology) build(ctx context.Context) error {
 			return fmt.Errorf("ip netns add %s: %w: %s", ns, err, out)
 		}
 	}
-	if out, err := exec.CommandContext(ctx, "ip", "link", "add", "hcb0", "netns", t.cl.Name, "type", "veth",
-		"peer", "name", "hcb0", "netns", t.be.Name).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "ip", "link", "add", "hcb0", "address", checkerMAC, "netns", t.cl.Name,
+		"type", "veth", "peer", "name", "hcb0", "address", backendMAC, "netns", t.be.Name).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip link add: %w: %s", err, out)
 	}
+	// Permanent neighbour entries: no ARP exchanges (or entries going
+	// stale and failing under load) in anybody's numbers.
 	cl := []string{"link set lo up", "addr add " + checkerAddr + "/24 dev hcb0", "link set hcb0 up",
 		"route add " + icmpRange + " via " + backendAddr(0)}
-	be := []string{"link set lo up", "link set hcb0 up", "route add local " + icmpRange + " dev lo"}
+	be := []string{"link set lo up", "link set hcb0 up", "route add local " + icmpRange + " dev lo",
+		"neigh replace " + checkerAddr + " lladdr " + checkerMAC + " dev hcb0 nud permanent"}
 	for _, a := range t.addrs {
 		be = append(be, "addr add "+a+"/24 dev hcb0")
+		cl = append(cl, "neigh replace "+a+" lladdr "+backendMAC+" dev hcb0 nud permanent")
 	}
 	if err := ipBatch(ctx, t.cl.Name, cl); err != nil {
 		return err
