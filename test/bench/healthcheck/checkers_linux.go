@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/seesawd/seesawd/internal/nettopo"
@@ -213,4 +214,52 @@ func (k *keepalived) close() error {
 func tail(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
+
+// cFloor is floor.c, compiled by the coordinator, in the checker namespace.
+type cFloor struct {
+	cmd *exec.Cmd
+	out *bufio.Reader
+}
+
+func startCFloor(ctx context.Context, topo *topology, dir string, targets []netip.AddrPort) (*cFloor, error) {
+	tf := filepath.Join(dir, "floor-targets")
+	if err := os.WriteFile(tf, []byte(joinAddrPorts(targets)), 0o644); err != nil {
+		return nil, err
+	}
+	c := topo.cl.Command(ctx, *floorBin, tf, strconv.FormatInt(int64(*interval), 10))
+	c.Stderr = os.Stderr
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	f := &cFloor{cmd: c, out: bufio.NewReader(out)}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	if line, err := f.out.ReadString('\n'); err != nil || line != "READY\n" {
+		return nil, errors.Join(fmt.Errorf("floor did not start: %q %v", line, err), f.close())
+	}
+	return f, nil
+}
+
+func (f *cFloor) pid() int     { return f.cmd.Process.Pid }
+func (f *cFloor) begin() error { return f.cmd.Process.Signal(syscall.SIGUSR1) }
+
+func (f *cFloor) end() (workerReport, error) {
+	var r workerReport
+	if err := f.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		return r, err
+	}
+	line, err := f.out.ReadBytes('\n')
+	if err != nil {
+		return r, fmt.Errorf("floor report: %w", err)
+	}
+	return r, json.Unmarshal(line, &r)
+}
+
+func (f *cFloor) close() error {
+	_ = f.cmd.Process.Signal(syscall.SIGTERM)
+	_ = f.cmd.Wait() // killed by the signal, as intended
+	return nil
 }

@@ -50,6 +50,7 @@ var (
 	scenario = flag.String("scenario", "", "internal: the worker's scenario")
 	targetsF = flag.String("targets", "", "internal: file listing the listeners")
 	listenF  = flag.String("listen", "", "internal: the server's addresses, comma separated")
+	floorBin = flag.String("floor", "", "internal: the compiled C floor (empty: the Go floor)")
 
 	scenarios  = flag.String("scenarios", "tcp-floor,tcp,tcp-dialer,tcp-naive,http,http-naive,icmp", "host scenarios, in order (empty for none); a Manager scenario may carry its own coalescing window, as in tcp/c=10ms")
 	checks     = flag.Int("checks", 10000, "TCP and ICMP checks per host scenario")
@@ -121,6 +122,14 @@ func coordinate() error {
 		return errors.New("needs root (a fresh network namespace pair per scenario)")
 	}
 	start := time.Now()
+	dir, err := os.MkdirTemp("", "hc-bench-floor-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if *floorBin, err = buildFloor(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "the floor runs in Go: %v\n", err)
+	}
 	var host, guest []Stats
 	if *scenarios != "" {
 		p := hostParams()
@@ -155,6 +164,11 @@ func runGuest(ctx context.Context) ([]Stats, error) {
 		"-vm-duration=" + vmDuration.String(), "-vm-warmup=" + vmWarmup.String(), "-pause=" + pause.String(),
 		"-vm-syscalls=" + vmSyscalls.String(), "-interval=" + interval.String(), "-timeout=" + timeout.String(),
 		"-coalesce=" + coalesce.String()}
+	files := []string{self}
+	if *floorBin != "" {
+		files = append(files, *floorBin)
+		args = append(args, "-floor=/run/seesaw-vm/"+filepath.Base(*floorBin))
+	}
 	fmt.Fprintf(os.Stderr, "booting the VM lab for %s...\n", *vmScenarios)
 	pr, pw := io.Pipe()
 	var results []Stats
@@ -178,7 +192,7 @@ func runGuest(ctx context.Context) ([]Stats, error) {
 		// The lab reads the guest kernel's extra arguments from here.
 		os.Setenv("SEESAW_VM_APPEND", *vmAppend)
 	}
-	rc, err := vm.Run(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 20 * time.Minute, Files: []string{self}, Stdout: pw}, args...)
+	rc, err := vm.Run(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 20 * time.Minute, Files: files, Stdout: pw}, args...)
 	pw.Close()
 	perr := <-parsed
 	switch {

@@ -154,9 +154,16 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 		}
 	}
 	var ck checker
-	if sc == "keepalived" {
+	var note string
+	switch {
+	case sc == "keepalived":
 		ck, err = startKeepalived(topo, dir, services)
-	} else {
+	case sc == "tcp-floor" && *floorBin != "":
+		ck, err = startCFloor(ctx, topo, dir, targets.tcp[:p.checks])
+	case sc == "tcp-floor":
+		note = "the floor ran in Go (no C compiler)"
+		ck, err = startWorker(ctx, topo, dir, "tcp-floor-go", targets, p, httpN)
+	default:
 		ck, err = startWorker(ctx, topo, dir, sc, targets, p, httpN)
 	}
 	if err != nil {
@@ -201,7 +208,9 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 		UserS:      ticks(s1.utime - s0.utime), SysS: ticks(s1.stime - s0.stime),
 		ListenerS: ticks(s1.listener - s0.listener), MachineS: ticks(s1.machine - s0.machine),
 		RSSMB: rssMB(ck.pid()), FDs: fds, Lateness: sc != "keepalived",
-		P50MS: rep.P50MS, P99MS: rep.P99MS, MaxMS: rep.MaxMS, ICMPSockets: rep.ICMPSockets, Note: rep.Note}
+		P50MS: rep.P50MS, P99MS: rep.P99MS, MaxMS: rep.MaxMS, ICMPSockets: rep.ICMPSockets,
+		Note: strings.TrimPrefix(note+"; "+rep.Note, "; ")}
+	st.Note = strings.TrimSuffix(st.Note, "; ")
 	if sc == "keepalived" {
 		// keepalived does not say how many checks it ran: every success
 		// is a handshake at the listeners, every failure a log line.

@@ -102,7 +102,7 @@ func work(sc, targetFile string) error {
 				return nil
 			})
 		}
-	case "tcp-floor":
+	case "tcp-floor", "tcp-floor-go":
 		go floor(ctx, h, tcpTargets)
 	default:
 		return fmt.Errorf("unknown scenario %q", sc)
@@ -265,8 +265,8 @@ func naive(ctx context.Context, h *hist, check func() error) {
 	}
 }
 
-// floor is what the kernel alone costs: one goroutine, no runtime
-// timers, waking every millisecond with clock_nanosleep and doing nothing
+// floor is floor.c's loop in Go (tcp-floor-go, and tcp-floor without a C
+// compiler): one goroutine, no runtime timers, waking every millisecond with clock_nanosleep and doing nothing
 // per check but socket, setsockopt(SO_LINGER 0), a blocking connect and
 // close, as a minimal C loop would. Checks keep the Manager's schedule (a
 // random phase each, a fixed grid, those due within the next millisecond
