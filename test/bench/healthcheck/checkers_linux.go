@@ -222,12 +222,16 @@ type cFloor struct {
 	out *bufio.Reader
 }
 
-func startCFloor(ctx context.Context, topo *topology, dir string, targets []netip.AddrPort) (*cFloor, error) {
+func startCFloor(ctx context.Context, topo *topology, dir string, targets []netip.AddrPort, fin bool) (*cFloor, error) {
 	tf := filepath.Join(dir, "floor-targets")
 	if err := os.WriteFile(tf, []byte(joinAddrPorts(targets)), 0o644); err != nil {
 		return nil, err
 	}
-	c := topo.cl.Command(ctx, *floorBin, tf, strconv.FormatInt(int64(*interval), 10))
+	args := []string{tf, strconv.FormatInt(int64(*interval), 10)}
+	if fin {
+		args = append(args, "fin")
+	}
+	c := topo.cl.Command(ctx, *floorBin, args...)
 	c.Stderr = os.Stderr
 	out, err := c.StdoutPipe()
 	if err != nil {

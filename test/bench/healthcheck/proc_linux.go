@@ -127,6 +127,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // system call's tracepoint) for d and divides by the connect calls it made: one per TCP or HTTP check,
 // whoever the checker is. It returns nil when nothing connected (ICMP).
 func countSyscalls(ctx context.Context, pid int, d time.Duration) (*syscallCount, error) {
+	if _, err := exec.LookPath("perf"); err != nil {
+		return nil, fmt.Errorf("no perf (apt-get install linux-perf): %w", err)
+	}
 	tracing := "/sys/kernel/tracing"
 	if _, err := os.Stat(filepath.Join(tracing, "events")); err != nil {
 		if err := unix.Mount("nodev", tracing, "tracefs", 0, ""); err != nil {

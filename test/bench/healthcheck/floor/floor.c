@@ -6,8 +6,10 @@
 // fixed grid, as healthcheck.Manager schedules checks. The clock is read
 // once per wake-up; a check's lateness is that reading minus its due time.
 //
-//	floor TARGETS-FILE INTERVAL-NS
+//	floor TARGETS-FILE INTERVAL-NS [fin]
 //
+// With "fin" it skips SO_LINGER and closes gracefully (a FIN), as
+// keepalived does, to tell the cost of the close from the rest.
 // TARGETS-FILE lists a.b.c.d:port separated by white space. The program
 // prints READY, counts from SIGUSR1 to SIGUSR2, then prints one JSON line
 // (checks, failed, p50_ms, p99_ms, max_ms) and keeps going until SIGTERM.
@@ -60,10 +62,11 @@ static double quantile(double q) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 3) {
-		fprintf(stderr, "usage: floor TARGETS-FILE INTERVAL-NS\n");
+	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "fin") == 0)) {
+		fprintf(stderr, "usage: floor TARGETS-FILE INTERVAL-NS [fin]\n");
 		return 2;
 	}
+	int rst = argc == 3;
 	long long interval = atoll(argv[2]);
 	FILE *f = fopen(argv[1], "r");
 	if (!f || interval <= 0) {
@@ -125,7 +128,8 @@ int main(int argc, char **argv) {
 			long long late = now - (cycle + ts[next].phase);
 			int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err = fd < 0;
 			if (!err) {
-				setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+				if (rst)
+					setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 				err = connect(fd, (struct sockaddr *)&ts[next].sa, sizeof ts[next].sa) != 0;
 				close(fd);
 			}
