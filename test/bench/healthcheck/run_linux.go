@@ -210,26 +210,26 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 		UserS:      ticks(s1.utime - s0.utime), SysS: ticks(s1.stime - s0.stime),
 		ListenerS: ticks(s1.listener - s0.listener), MachineS: ticks(s1.machine - s0.machine),
 		RSSMB: rssMB(ck.pid()), FDs: fds, Lateness: sc != "keepalived",
-		P50MS: rep.P50MS, P99MS: rep.P99MS, MaxMS: rep.MaxMS, ICMPSockets: rep.ICMPSockets,
-		Note: strings.TrimPrefix(note+"; "+rep.Note, "; ")}
-	st.Note = strings.TrimSuffix(st.Note, "; ")
+		P50MS: rep.P50MS, P99MS: rep.P99MS, MaxMS: rep.MaxMS, ICMPSockets: rep.ICMPSockets}
+	st.addNote(note)
+	st.addNote(rep.Note)
 	if sc == "keepalived" {
 		// keepalived does not say how many checks it ran: every success
 		// is a handshake at the listeners, every failure a log line.
 		st.Checks = st.Handshakes + rep.Failed
 		if n, err := ipvsRealServers(ctx, topo); err == nil {
-			st.Note = strings.TrimPrefix(st.Note+fmt.Sprintf("; IPVS holds %d of %d real servers at the end", n, len(targets.tcp)), "; ")
+			st.addNote(fmt.Sprintf("IPVS holds %d of %d real servers at the end", n, len(targets.tcp)))
 		}
 	}
 	if tw := timeWait(ck.pid()); tw > 0 {
-		st.Note = strings.TrimPrefix(st.Note+fmt.Sprintf("; %d TIME_WAIT sockets in the checker's namespace", tw), "; ")
+		st.addNote(fmt.Sprintf("%d TIME_WAIT sockets in the checker's namespace", tw))
 	}
 	if p.syscalls > 0 {
 		// The counts explain the CPU numbers; without perf they are
 		// missing, not wrong.
 		var perr error
 		if st.Syscalls, perr = countSyscalls(ctx, ck.pid(), p.syscalls); perr != nil {
-			st.Note = strings.TrimPrefix(st.Note+"; system calls not counted: "+perr.Error(), "; ")
+			st.addNote("system calls not counted: " + perr.Error())
 		}
 	}
 	return st, nil

@@ -58,6 +58,17 @@ type syscallCount struct {
 
 func (s Stats) cpu() float64 { return s.UserS + s.SysS }
 
+// addNote appends to the scenario's notes.
+func (s *Stats) addNote(n string) {
+	switch {
+	case n == "":
+	case s.Note == "":
+		s.Note = n
+	default:
+		s.Note += "; " + n
+	}
+}
+
 // perK converts CPU seconds into milliseconds per 1,000 checks.
 func (s Stats) perK(sec float64) float64 {
 	if s.Checks == 0 {
