@@ -71,7 +71,8 @@ bench-ipvs: vm-prepare
 	cd test/bench/ipvs && CGO_ENABLED=0 $(GO) build -o ../../../$(BIN)/ipvs-bench .
 	$(GO) run ./test/vm/cmd/vmrun -m 2G -smp 2 -timeout 20m -f $(BIN)/ipvs-bench -- /run/seesaw-vm/ipvs-bench
 
-bench-healthcheck:
+## bench-healthcheck: pkg/healthcheck vs the floor, net.Dialer and naive checkers (host), and keepalived (VM).
+bench-healthcheck: vm-prepare
 	$(GO) run ./test/bench/healthcheck
 
 bench-vrrp: deps

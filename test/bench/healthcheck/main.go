@@ -1,168 +1,229 @@
-// Command healthcheck benchmarks pkg/healthcheck against two references on
-// the same work: a naive checker (a goroutine, a ticker and net.DialTimeout
-// per check, the design Seesaw used) and the floor (a bare paced loop of
-// socket, connect and close syscalls: what the kernel alone costs).
+// Command healthcheck benchmarks pkg/healthcheck against references doing
+// the same work: the floor (a bare paced loop of socket, connect and close
+// system calls), the Manager with its checks over net.Dialer instead of the
+// epoll connector, a naive checker (a goroutine, a timer and a dial per
+// check, Seesaw's design) and, in the VM lab, keepalived 2.2.7's TCP_CHECK.
 //
-// The loopback listeners run in a child process (this binary re-executed
-// with -role=server) and every scenario runs in a fresh child process of
-// its own (-role=worker), so CPU and RSS are measured per scenario.
+// Every scenario gets a fresh pair of network namespaces joined by a veth
+// (the checker in one, a fresh listener process in the other), so no
+// scenario inherits another's sockets, TIME_WAIT entries or listen queues,
+// and an idle pause separates scenarios. Every checker closes the way
+// pkg/healthcheck does (SO_LINGER 0, an RST), except keepalived, whose
+// close is its own (FIN, with linger 5 s). Lateness is one definition for
+// all: when a check started minus when it was due on a fixed schedule.
 //
-//	go run ./test/bench/healthcheck               # full run, 30 s per scenario
-//	go run ./test/bench/healthcheck -duration 5s  # quick try
+// The host scenarios run first; then the binary boots the VM lab (real
+// IPVS, which keepalived's checker needs) and runs keepalived, the
+// Manager, the dialer baseline and the floor against the same 1,000
+// backends in the same boot, counting system calls per check with perf.
 //
-// The last line is machine-readable:
+//	go run ./test/bench/healthcheck                 # everything, ~8 minutes
+//	go run ./test/bench/healthcheck -vm=false       # host scenarios only
+//	go run ./test/bench/healthcheck -duration 5s -vm-duration 10s
 //
-//	healthcheck-bench: tcp_vs_naive=0.71 tcp_vs_floor=1.18 tcp_rss_mb=52 tcp_p99_late_ms=7 checks_per_s=10000
+// It needs root (network namespaces). The last line is machine-readable:
+//
+//	healthcheck-bench: tcp_vs_naive=R tcp_vs_dialer=R tcp_vs_floor=R tcp_vs_keepalived=R tcp_rss_mb=N tcp_p99_late_ms=N naive_fail_pct=P checks_per_s=N
 package main
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"strings"
-	"text/tabwriter"
+	"syscall"
 	"time"
+
+	"github.com/seesawd/seesawd/test/vm"
 )
 
 var (
-	role      = flag.String("role", "", "internal: server or worker")
-	scenario  = flag.String("scenario", "", "internal: the worker's scenario")
-	targetsF  = flag.String("targets", "", "internal: file listing the server's listeners")
-	duration  = flag.Duration("duration", 30*time.Second, "measurement window per scenario")
-	warmup    = flag.Duration("warmup", 3*time.Second, "time to settle before measuring")
-	checks    = flag.Int("checks", 10000, "checks per scenario")
-	interval  = flag.Duration("interval", time.Second, "check interval")
-	timeout   = flag.Duration("timeout", 500*time.Millisecond, "check timeout")
-	coalesce  = flag.Duration("coalesce", 0, "healthcheck.Config.Coalesce (0: the default)")
-	cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of each scenario's measurement window to this prefix")
-	scenarios = flag.String("scenarios", "tcp-floor,tcp,http,icmp,tcp-naive,http-naive", "scenarios to run, in order (the naive ones last: they leave TIME_WAIT sockets and a loaded listener behind)")
+	role     = flag.String("role", "", "internal: server, worker or guest")
+	scenario = flag.String("scenario", "", "internal: the worker's scenario")
+	targetsF = flag.String("targets", "", "internal: file listing the listeners")
+	listenF  = flag.String("listen", "", "internal: the server's addresses, comma separated")
+	floorBin = flag.String("floor", "", "internal: the compiled C floor (empty: the Go floor)")
+
+	scenarios  = flag.String("scenarios", "tcp-floor,tcp,tcp-dialer,tcp-naive,http,http-naive,icmp", "host scenarios, in order (empty for none); a Manager scenario may carry its own coalescing window, as in tcp/c=10ms")
+	checks     = flag.Int("checks", 10000, "TCP and ICMP checks per host scenario")
+	httpChecks = flag.Int("http-checks", 2000, "HTTP checks per HTTP scenario (fewer than TCP: the naive HTTP client must keep up on 2 cores)")
+	addrs      = flag.Int("addrs", 10, "backend addresses the listeners spread over")
+	duration   = flag.Duration("duration", 20*time.Second, "measurement window per host scenario")
+	warmup     = flag.Duration("warmup", 6*time.Second, "time to settle before measuring (the Manager runs new checks within 2s, then spreads them over their interval)")
+	pause      = flag.Duration("pause", 3*time.Second, "idle pause between scenarios")
+	interval   = flag.Duration("interval", time.Second, "check interval")
+	timeout    = flag.Duration("timeout", 500*time.Millisecond, "check timeout")
+	coalesce   = flag.Duration("coalesce", 0, "healthcheck.Config.Coalesce (0: the default)")
+	cpuprof    = flag.String("cpuprofile", "", "write a CPU profile of each Go scenario's measurement window to this prefix")
+	syscallsF  = flag.Duration("syscalls", 0, "count system calls per check with perf for this long after each window (0: off)")
+
+	useVM       = flag.Bool("vm", true, "also run the keepalived comparison in the VM lab")
+	vmScenarios = flag.String("vm-scenarios", "keepalived,tcp,tcp-dialer,tcp-floor", "VM scenarios, in order")
+	vmChecks    = flag.Int("vm-checks", 1000, "checks per VM scenario (100 virtual servers x 10 real servers)")
+	vmDuration  = flag.Duration("vm-duration", 20*time.Second, "measurement window per VM scenario")
+	vmWarmup    = flag.Duration("vm-warmup", 6*time.Second, "time to settle before measuring in the VM")
+	vmSyscalls  = flag.Duration("vm-syscalls", 6*time.Second, "perf system-call count per VM scenario (0: off)")
+	vmAppend    = flag.String("vm-append", "", "extra guest kernel arguments (e.g. tsc=reliable)")
 )
 
-// Stats is what a worker reports.
-type Stats struct {
-	Scenario    string  `json:"scenario"`
-	ChecksPerS  float64 `json:"checks_per_s"`
-	FailedPerS  float64 `json:"failed_per_s"`
-	CPUUser     float64 `json:"cpu_user_pct"`
-	CPUSys      float64 `json:"cpu_sys_pct"`
-	RSSMB       float64 `json:"rss_mb"`
-	FDs         int     `json:"fds"`
-	P50LateMS   float64 `json:"p50_late_ms"`
-	P99LateMS   float64 `json:"p99_late_ms"`
-	MaxLateMS   float64 `json:"max_late_ms"`
-	ICMPSockets int     `json:"icmp_sockets,omitempty"`
-	Note        string  `json:"note,omitempty"`
+// params configures a series of scenarios.
+type params struct {
+	where                             string
+	checks, httpChecks, addrs         int
+	duration, warmup, pause, syscalls time.Duration
+	// ipvs gives every checker namespace keepalived's 100 virtual
+	// servers, so that all checkers pay for IPVS's hooks alike.
+	ipvs bool
 }
 
-func (s Stats) cpu() float64 { return s.CPUUser + s.CPUSys }
+// guestMarker prefixes the guest's JSON results on the VM console.
+const guestMarker = "healthcheck-bench-guest: "
 
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("healthcheck-bench: ")
+	var err error
 	switch *role {
 	case "server":
-		serve()
+		err = serve(strings.Split(*listenF, ","))
 	case "worker":
-		st, err := work(*scenario, *targetsF)
-		if err != nil {
-			log.Fatal(err)
-		}
-		json.NewEncoder(os.Stdout).Encode(st)
+		err = work(*scenario, *targetsF)
+	case "guest":
+		err = guest()
 	case "":
-		coordinate()
+		err = coordinate()
 	default:
-		log.Fatalf("unknown role %q", *role)
+		err = fmt.Errorf("unknown role %q", *role)
+	}
+	if err != nil {
+		log.Fatal(err)
 	}
 }
 
-func coordinate() {
+// hostParams is the host scenarios' configuration.
+func hostParams() params {
+	return params{where: "host", checks: *checks, httpChecks: *httpChecks, addrs: *addrs, duration: *duration,
+		warmup: *warmup, pause: *pause, syscalls: *syscallsF}
+}
+
+func coordinate() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (a fresh network namespace pair per scenario)")
+	}
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "hc-bench-floor-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if *floorBin, err = buildFloor(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "the floor runs in Go: %v\n", err)
+	}
+	var host, guest []Stats
+	if *scenarios != "" {
+		p := hostParams()
+		fmt.Printf("host: %d TCP/ICMP checks, %d HTTP checks per scenario, interval %v, timeout %v, warm-up %v, measured over %v, pause %v\n",
+			p.checks, p.httpChecks, *interval, *timeout, p.warmup, p.duration, p.pause)
+		var err error
+		if host, err = runAll(ctx, strings.Split(*scenarios, ","), p); err != nil {
+			return err
+		}
+	}
+	if *useVM {
+		var err error
+		if guest, err = runGuest(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Println()
+	report(os.Stdout, host, guest)
+	fmt.Printf("(whole run %v)\n", time.Since(start).Round(time.Second))
+	fmt.Println(lastLine(host, guest))
+	return nil
+}
+
+// runGuest boots the VM lab with this binary and returns its results.
+func runGuest(ctx context.Context) ([]Stats, error) {
 	self, err := os.Executable()
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := exec.CommandContext(ctx, self, "-role=server", fmt.Sprintf("-checks=%d", *checks))
-	srv.Stderr = os.Stderr
-	out, err := srv.StdoutPipe()
-	if err != nil {
-		log.Fatal(err)
+	args := []string{"/run/seesaw-vm/" + filepath.Base(self), "-role=guest",
+		"-vm-scenarios=" + *vmScenarios, fmt.Sprintf("-vm-checks=%d", *vmChecks), fmt.Sprintf("-addrs=%d", *addrs),
+		"-vm-duration=" + vmDuration.String(), "-vm-warmup=" + vmWarmup.String(), "-pause=" + pause.String(),
+		"-vm-syscalls=" + vmSyscalls.String(), "-interval=" + interval.String(), "-timeout=" + timeout.String(),
+		"-coalesce=" + coalesce.String()}
+	files := []string{self}
+	if *floorBin != "" {
+		files = append(files, *floorBin)
+		args = append(args, "-floor=/run/seesaw-vm/"+filepath.Base(*floorBin))
 	}
-	if err := srv.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer func() { cancel(); _ = srv.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		log.Fatalf("server: %v", err)
-	}
-	go io.Copy(io.Discard, out)
-	// Ten thousand addresses exceed one argv string: hand them over in a file.
-	tf, err := os.CreateTemp("", "hc-bench-targets-*")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.Remove(tf.Name())
-	if _, err := tf.WriteString(strings.TrimSpace(strings.TrimPrefix(line, "READY "))); err != nil {
-		log.Fatal(err)
-	}
-	tf.Close()
-	targets := tf.Name()
-	fmt.Printf("%d checks per scenario, interval %v, timeout %v, warm-up %v, measured over %v; listeners in child pid %d\n",
-		*checks, *interval, *timeout, *warmup, *duration, srv.Process.Pid)
-
+	fmt.Fprintf(os.Stderr, "booting the VM lab for %s...\n", *vmScenarios)
+	pr, pw := io.Pipe()
 	var results []Stats
-	for sc := range strings.SplitSeq(*scenarios, ",") {
-		fmt.Fprintf(os.Stderr, "running %s...\n", sc)
-		w := exec.CommandContext(ctx, self, "-role=worker", "-scenario="+sc, "-targets="+targets,
-			fmt.Sprintf("-checks=%d", *checks), "-duration="+duration.String(), "-warmup="+warmup.String(),
-			"-interval="+interval.String(), "-timeout="+timeout.String(), "-cpuprofile="+*cpuprof, "-coalesce="+coalesce.String())
-		w.Stderr = os.Stderr
-		b, err := w.Output()
-		if err != nil {
-			log.Fatalf("worker %s: %v", sc, err)
+	parsed := make(chan error, 1)
+	go func() {
+		var perr error = errors.New("the guest printed no results")
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, guestMarker); ok {
+				perr = json.Unmarshal([]byte(rest), &results)
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "  vm: "+line)
 		}
-		var st Stats
-		if err := json.Unmarshal(b, &st); err != nil {
-			log.Fatalf("worker %s: %v: %q", sc, err, b)
-		}
-		results = append(results, st)
+		_, _ = io.Copy(io.Discard, pr)
+		parsed <- perr
+	}()
+	if *vmAppend != "" {
+		// The lab reads the guest kernel's extra arguments from here.
+		os.Setenv("SEESAW_VM_APPEND", *vmAppend)
 	}
+	rc, err := vm.Run(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 20 * time.Minute, Files: files, Stdout: pw}, args...)
+	pw.Close()
+	perr := <-parsed
+	switch {
+	case err != nil:
+		return nil, err
+	case rc != 0:
+		return nil, fmt.Errorf("the guest exited with status %d", rc)
+	case perr != nil:
+		return nil, fmt.Errorf("guest results: %w", perr)
+	}
+	return results, nil
+}
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario\tchecks/s\tfailed/s\tCPU %%core\tuser\tsys\tRSS MB\tfds\tp50 late ms\tp99 late ms\tmax late ms\t\n")
-	by := map[string]Stats{}
-	for _, s := range results {
-		by[s.Scenario] = s
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%.2f\t%.2f\t%.1f\t\n", s.Scenario, s.ChecksPerS, s.FailedPerS,
-			s.cpu(), s.CPUUser, s.CPUSys, s.RSSMB, s.FDs, s.P50LateMS, s.P99LateMS, s.MaxLateMS)
+// guest runs the VM scenarios inside the VM lab and prints their results
+// as one JSON line for runGuest.
+func guest() error {
+	if !vm.InGuest() {
+		return errors.New("-role=guest runs inside the VM lab")
 	}
-	tw.Flush()
-	for _, s := range results {
-		if s.Note != "" {
-			fmt.Printf("%s: %s\n", s.Scenario, s.Note)
-		}
-		if s.ICMPSockets > 0 {
-			fmt.Printf("%s: %d ICMP sockets for %d checks\n", s.Scenario, s.ICMPSockets, *checks)
-		}
+	p := params{where: "vm", checks: *vmChecks, addrs: *addrs, duration: *vmDuration, warmup: *vmWarmup,
+		pause: *pause, syscalls: *vmSyscalls, ipvs: true}
+	fmt.Printf("vm: %d checks per scenario (100 virtual servers), interval %v, timeout %v, warm-up %v, measured over %v\n",
+		p.checks, *interval, *timeout, p.warmup, p.duration)
+	res, err := runAll(context.Background(), strings.Split(*vmScenarios, ","), p)
+	if err != nil {
+		return err
 	}
-	tcp, naive, floor := by["tcp"], by["tcp-naive"], by["tcp-floor"]
-	if h, hn := by["http"], by["http-naive"]; h.Scenario != "" && hn.Scenario != "" && hn.cpu() > 0 {
-		fmt.Printf("http_vs_naive=%.2f\n", h.cpu()/hn.cpu())
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
 	}
-	ratio := func(a, b Stats) float64 {
-		if b.cpu() == 0 {
-			return 0
-		}
-		return a.cpu() / b.cpu()
-	}
-	fmt.Printf("healthcheck-bench: tcp_vs_naive=%.2f tcp_vs_floor=%.2f tcp_rss_mb=%.0f tcp_p99_late_ms=%.0f checks_per_s=%.0f\n",
-		ratio(tcp, naive), ratio(tcp, floor), tcp.RSSMB, tcp.P99LateMS, tcp.ChecksPerS)
+	fmt.Println(guestMarker + string(b))
+	return nil
 }
