@@ -45,7 +45,7 @@ func TestHist(t *testing.T) {
 	for i := range 98 {
 		h.record(time.Duration(i)*10*time.Microsecond, nil) // all under 1 ms
 	}
-	h.record(-time.Millisecond, nil) // early counts as on time
+	h.record(-time.Millisecond, nil) // early counts as on time, and as early
 	h.record(50*time.Millisecond, os.ErrDeadlineExceeded)
 	if ok, fail := h.ok.Load(), h.fail.Load(); ok != 99 || fail != 1 {
 		t.Errorf("ok, fail = %d, %d, want 99, 1", ok, fail)
@@ -58,6 +58,9 @@ func TestHist(t *testing.T) {
 	}
 	if got := time.Duration(h.max.Load()); got != 50*time.Millisecond {
 		t.Errorf("max = %v, want 50ms", got)
+	}
+	if got := time.Duration(h.maxEarly.Load()); got != time.Millisecond {
+		t.Errorf("max early = %v, want 1ms", got)
 	}
 	if e := h.firstErr.Load(); e == nil || *e != os.ErrDeadlineExceeded.Error() {
 		t.Errorf("first error = %v, want %q", e, os.ErrDeadlineExceeded)

@@ -37,16 +37,31 @@ func startWorker(ctx context.Context, topo *topology, dir, sc string, lt listene
 	if err := os.WriteFile(tf, []byte("tcp="+joinAddrPorts(lt.tcp)+";http="+joinAddrPorts(lt.http)), 0o644); err != nil {
 		return nil, err
 	}
-	// "tcp/c=10ms" is the tcp scenario with Config.Coalesce 10ms, so
-	// that settings can be compared in one run (one VM boot).
+	// "tcp@alt" is the tcp scenario in another build's worker, and
+	// "tcp/c=10ms" the tcp scenario with Config.Coalesce 10ms, so that
+	// builds and settings can be compared in one run (one VM boot).
+	bin, prof := self, ""
+	if *cpuprof != "" {
+		// One profile per scenario run: PREFIX.vm3.tcp.pprof.
+		prof = fmt.Sprintf("%s.%s%d", *cpuprof, p.where, topoSeq.Load())
+	}
+	if base, ok := strings.CutSuffix(sc, "@alt"); ok {
+		if *altBench == "" {
+			return nil, fmt.Errorf("scenario %s needs -alt", sc)
+		}
+		bin, sc = *altBench, base
+		if prof != "" {
+			prof += "-alt"
+		}
+	}
 	sc, co, ok := strings.Cut(sc, "/c=")
 	if !ok {
 		co = coalesce.String()
 	}
-	c := topo.cl.Command(ctx, self, "-role=worker", "-scenario="+sc, "-targets="+tf,
+	c := topo.cl.Command(ctx, bin, "-role=worker", "-scenario="+sc, "-targets="+tf,
 		fmt.Sprintf("-checks=%d", p.checks), fmt.Sprintf("-http-checks=%d", httpN),
 		"-interval="+interval.String(), "-timeout="+timeout.String(), "-coalesce="+co,
-		"-cpuprofile="+*cpuprof)
+		"-cpuprofile="+prof)
 	c.Stderr = os.Stderr
 	w := &goWorker{cmd: c}
 	if w.in, err = c.StdinPipe(); err != nil {
@@ -102,8 +117,14 @@ func (w *goWorker) close() error {
 	case err := <-done:
 		return err
 	case <-time.After(10 * time.Second):
-		_ = w.cmd.Process.Kill()
-		<-done
+		// A Go worker dumps its goroutines on SIGQUIT: say where it hangs.
+		_ = w.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = w.cmd.Process.Kill()
+			<-done
+		}
 		return errors.New("worker did not exit within 10s")
 	}
 }

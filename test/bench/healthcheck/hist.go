@@ -13,12 +13,13 @@ type hist struct {
 	ok, fail atomic.Uint64
 	on       atomic.Bool
 	max      atomic.Int64
+	maxEarly atomic.Int64
 	firstErr atomic.Pointer[string]
 }
 
 // record counts one check. A check started early (the Manager starts
 // checks due within its coalescing window up to that much early) counts
-// as on time.
+// as on time in the lateness, and its earliness is kept apart.
 func (h *hist) record(late time.Duration, err error) {
 	if !h.on.Load() {
 		return
@@ -32,14 +33,20 @@ func (h *hist) record(late time.Duration, err error) {
 			h.firstErr.CompareAndSwap(nil, &msg)
 		}
 	}
+	raise(&h.maxEarly, -late)
 	late = max(late, 0)
+	raise(&h.max, late)
+	h.b[min(int(late/(100*time.Microsecond)), len(h.b)-1)].Add(1)
+}
+
+// raise sets v to d if d is larger.
+func raise(v *atomic.Int64, d time.Duration) {
 	for {
-		m := h.max.Load()
-		if int64(late) <= m || h.max.CompareAndSwap(m, int64(late)) {
-			break
+		m := v.Load()
+		if int64(d) <= m || v.CompareAndSwap(m, int64(d)) {
+			return
 		}
 	}
-	h.b[min(int(late/(100*time.Microsecond)), len(h.b)-1)].Add(1)
 }
 
 // quantile returns the upper edge, in ms, of the bucket holding quantile q.

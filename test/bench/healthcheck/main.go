@@ -29,6 +29,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -64,6 +65,8 @@ var (
 	coalesce   = flag.Duration("coalesce", 0, "healthcheck.Config.Coalesce (0: the default)")
 	cpuprof    = flag.String("cpuprofile", "", "write a CPU profile of each Go scenario's measurement window to this prefix")
 	syscallsF  = flag.Duration("syscalls", 0, "count system calls per check with perf for this long after each window (0: off)")
+	rounds     = flag.Int("rounds", 1, "run the host scenarios this many times, one list after another; each ratio is the median of the rounds'")
+	altBench   = flag.String("alt", "", "another build of this benchmark (main's, say) whose worker runs the scenarios marked @alt, as in tcp@alt: two builds of pkg/healthcheck in one run and one VM boot")
 
 	useVM       = flag.Bool("vm", true, "also run the keepalived comparison in the VM lab")
 	vmScenarios = flag.String("vm-scenarios", "keepalived,tcp,tcp-dialer,tcp-floor", "VM scenarios, in order")
@@ -71,6 +74,7 @@ var (
 	vmDuration  = flag.Duration("vm-duration", 20*time.Second, "measurement window per VM scenario")
 	vmWarmup    = flag.Duration("vm-warmup", 6*time.Second, "time to settle before measuring in the VM")
 	vmSyscalls  = flag.Duration("vm-syscalls", 6*time.Second, "perf system-call count per VM scenario (0: off)")
+	vmRounds    = flag.Int("vm-rounds", 1, "run the VM scenarios this many times in the same boot, one list after another; each ratio is the median of the rounds'")
 	vmAppend    = flag.String("vm-append", "", "extra guest kernel arguments (e.g. tsc=reliable)")
 )
 
@@ -79,13 +83,20 @@ type params struct {
 	where                             string
 	checks, httpChecks, addrs         int
 	duration, warmup, pause, syscalls time.Duration
+	rounds                            int
 	// ipvs gives every checker namespace keepalived's 100 virtual
 	// servers, so that all checkers pay for IPVS's hooks alike.
 	ipvs bool
 }
 
-// guestMarker prefixes the guest's JSON results on the VM console.
-const guestMarker = "healthcheck-bench-guest: "
+// guestMarker prefixes the guest's JSON results on the VM console,
+// profileMarker each CPU profile the guest's workers wrote (a base name,
+// then the file in base64), and guestProfiles is where they write them.
+const (
+	guestMarker   = "healthcheck-bench-guest: "
+	profileMarker = "healthcheck-bench-profile: "
+	guestProfiles = "/tmp/hc-bench-profiles/p"
+)
 
 func main() {
 	flag.Parse()
@@ -112,7 +123,7 @@ func main() {
 // hostParams is the host scenarios' configuration.
 func hostParams() params {
 	return params{where: "host", checks: *checks, httpChecks: *httpChecks, addrs: *addrs, duration: *duration,
-		warmup: *warmup, pause: *pause, syscalls: *syscallsF}
+		warmup: *warmup, pause: *pause, syscalls: *syscallsF, rounds: *rounds}
 }
 
 func coordinate() error {
@@ -163,11 +174,22 @@ func runGuest(ctx context.Context) ([]Stats, error) {
 		"-vm-scenarios=" + *vmScenarios, fmt.Sprintf("-vm-checks=%d", *vmChecks), fmt.Sprintf("-addrs=%d", *addrs),
 		"-vm-duration=" + vmDuration.String(), "-vm-warmup=" + vmWarmup.String(), "-pause=" + pause.String(),
 		"-vm-syscalls=" + vmSyscalls.String(), "-interval=" + interval.String(), "-timeout=" + timeout.String(),
-		"-coalesce=" + coalesce.String()}
+		"-coalesce=" + coalesce.String(), fmt.Sprintf("-vm-rounds=%d", *vmRounds)}
+	if *cpuprof != "" {
+		args = append(args, "-cpuprofile="+guestProfiles)
+	}
 	files := []string{self}
 	if *floorBin != "" {
 		files = append(files, *floorBin)
 		args = append(args, "-floor=/run/seesaw-vm/"+filepath.Base(*floorBin))
+	}
+	if *altBench != "" {
+		// The guest finds the files by base name.
+		if b := filepath.Base(*altBench); b == filepath.Base(self) || *floorBin != "" && b == filepath.Base(*floorBin) {
+			return nil, fmt.Errorf("-alt %s: its base name is another file's in the VM", *altBench)
+		}
+		files = append(files, *altBench)
+		args = append(args, "-alt=/run/seesaw-vm/"+filepath.Base(*altBench))
 	}
 	fmt.Fprintf(os.Stderr, "booting the VM lab for %s...\n", *vmScenarios)
 	pr, pw := io.Pipe()
@@ -181,6 +203,12 @@ func runGuest(ctx context.Context) ([]Stats, error) {
 			line := sc.Text()
 			if rest, ok := strings.CutPrefix(line, guestMarker); ok {
 				perr = json.Unmarshal([]byte(rest), &results)
+				continue
+			}
+			if rest, ok := strings.CutPrefix(line, profileMarker); ok {
+				if err := saveProfile(rest); err != nil {
+					fmt.Fprintf(os.Stderr, "  vm: profile: %v\n", err)
+				}
 				continue
 			}
 			fmt.Fprintln(os.Stderr, "  vm: "+line)
@@ -206,6 +234,20 @@ func runGuest(ctx context.Context) ([]Stats, error) {
 	return results, nil
 }
 
+// saveProfile writes a profile the guest handed over ("SUFFIX BASE64") to
+// the -cpuprofile prefix plus the suffix.
+func saveProfile(line string) error {
+	name, data, ok := strings.Cut(line, " ")
+	if !ok || strings.ContainsRune(name, '/') {
+		return fmt.Errorf("malformed line %.40q", line)
+	}
+	b, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*cpuprof+name, b, 0o644)
+}
+
 // guest runs the VM scenarios inside the VM lab and prints their results
 // as one JSON line for runGuest.
 func guest() error {
@@ -213,12 +255,29 @@ func guest() error {
 		return errors.New("-role=guest runs inside the VM lab")
 	}
 	p := params{where: "vm", checks: *vmChecks, addrs: *addrs, duration: *vmDuration, warmup: *vmWarmup,
-		pause: *pause, syscalls: *vmSyscalls, ipvs: true}
+		pause: *pause, syscalls: *vmSyscalls, ipvs: true, rounds: *vmRounds}
 	fmt.Printf("vm: %d checks per scenario (100 virtual servers), interval %v, timeout %v, warm-up %v, measured over %v\n",
 		p.checks, *interval, *timeout, p.warmup, p.duration)
+	if *cpuprof != "" {
+		if err := os.MkdirAll(filepath.Dir(*cpuprof), 0o755); err != nil {
+			return err
+		}
+	}
 	res, err := runAll(context.Background(), strings.Split(*vmScenarios, ","), p)
 	if err != nil {
 		return err
+	}
+	if *cpuprof != "" {
+		// The guest's file systems vanish with it: hand the profiles over
+		// on the console.
+		files, _ := filepath.Glob(*cpuprof + ".*.pprof")
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			fmt.Println(profileMarker + strings.TrimPrefix(filepath.Base(f), filepath.Base(*cpuprof)) + " " + base64.StdEncoding.EncodeToString(b))
+		}
 	}
 	b, err := json.Marshal(res)
 	if err != nil {

@@ -95,21 +95,27 @@ func ipBatch(ctx context.Context, ns string, cmds []string) error {
 // close kills what runs in the namespaces and deletes them.
 func (t *topology) close() error { return errors.Join(t.cl.Delete(), t.be.Delete()) }
 
-// runAll runs the scenarios one after another with an idle pause between.
+// runAll runs the scenarios one after another with an idle pause between,
+// the whole list p.rounds times.
 func runAll(ctx context.Context, list []string, p params) ([]Stats, error) {
 	var out []Stats
-	for i, sc := range list {
-		if i > 0 {
-			if err := sleepCtx(ctx, p.pause); err != nil {
-				return nil, err
+	for round := 1; round <= max(p.rounds, 1); round++ {
+		for _, sc := range list {
+			if len(out) > 0 {
+				if err := sleepCtx(ctx, p.pause); err != nil {
+					return nil, err
+				}
 			}
+			fmt.Fprintf(os.Stderr, "running %s %s (round %d)...\n", p.where, sc, round)
+			st, err := runScenario(ctx, sc, p)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", p.where, sc, err)
+			}
+			if p.rounds > 1 {
+				st.Round = round
+			}
+			out = append(out, st)
 		}
-		fmt.Fprintf(os.Stderr, "running %s %s...\n", p.where, sc)
-		st, err := runScenario(ctx, sc, p)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", p.where, sc, err)
-		}
-		out = append(out, st)
 	}
 	return out, nil
 }
@@ -171,7 +177,13 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 	if err != nil {
 		return st, err
 	}
-	defer func() { err = errors.Join(err, ck.close()) }()
+	defer func() {
+		// The measurement stands if the checker was slow to stop (main's
+		// Manager, behind its schedule, finished a whole backlog first).
+		if cerr := ck.close(); cerr != nil && err == nil {
+			st.addNote("stopping it: " + cerr.Error())
+		}
+	}()
 
 	if err := sleepCtx(ctx, p.warmup); err != nil {
 		return st, err
@@ -210,7 +222,7 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 		UserS:      ticks(s1.utime - s0.utime), SysS: ticks(s1.stime - s0.stime),
 		ListenerS: ticks(s1.listener - s0.listener), MachineS: ticks(s1.machine - s0.machine),
 		RSSMB: rssMB(ck.pid()), FDs: fds, Lateness: sc != "keepalived",
-		P50MS: rep.P50MS, P99MS: rep.P99MS, MaxMS: rep.MaxMS, ICMPSockets: rep.ICMPSockets}
+		P50MS: rep.P50MS, P99MS: rep.P99MS, MaxMS: rep.MaxMS, MaxEarlyMS: rep.MaxEarlyMS, ICMPSockets: rep.ICMPSockets}
 	st.addNote(note)
 	st.addNote(rep.Note)
 	if sc == "keepalived" {

@@ -13,7 +13,10 @@ import (
 type Stats struct {
 	Scenario string `json:"scenario"`
 	// Where is "host" or "vm".
-	Where   string  `json:"where"`
+	Where string `json:"where"`
+	// Round numbers the runs of the scenario list, from 1, when there
+	// are several (-rounds, -vm-rounds).
+	Round   int     `json:"round,omitempty"`
 	Seconds float64 `json:"seconds"`
 	// Target is the check rate the schedule asks for.
 	Target float64 `json:"target"`
@@ -39,6 +42,7 @@ type Stats struct {
 	P50MS       float64       `json:"p50_ms"`
 	P99MS       float64       `json:"p99_ms"`
 	MaxMS       float64       `json:"max_ms"`
+	MaxEarlyMS  float64       `json:"max_early_ms,omitempty"`
 	ICMPSockets int           `json:"icmp_sockets,omitempty"`
 	Note        string        `json:"note,omitempty"`
 	Syscalls    *syscallCount `json:"syscalls,omitempty"`
@@ -91,7 +95,7 @@ func (s Stats) corePct(sec float64) float64 { return 100 * sec / s.Seconds }
 // baseline says whether the scenario is a reference rather than
 // pkg/healthcheck itself.
 func baseline(sc string) bool {
-	sc, _, _ = strings.Cut(sc, "/")
+	sc, _, _ = strings.Cut(strings.TrimSuffix(sc, "@alt"), "/")
 	return sc != "tcp" && sc != "http" && sc != "icmp"
 }
 
@@ -102,6 +106,14 @@ func find(rs []Stats, sc string) (Stats, bool) {
 		}
 	}
 	return Stats{}, false
+}
+
+// label names the scenario in the tables, with its round when there are several.
+func (s Stats) label() string {
+	if s.Round > 0 {
+		return fmt.Sprintf("%s #%d", s.Scenario, s.Round)
+	}
+	return s.Scenario
 }
 
 func late(s Stats, v float64) string {
@@ -117,22 +129,22 @@ func report(w io.Writer, host, guest []Stats) {
 	if len(host) > 0 {
 		fmt.Fprintln(w, "host (CPU of the checker process; ms CPU per 1,000 checks):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprint(tw, "scenario\tchecks\tchecks/s\tfailed %\tCPU % core\tuser\tsys\tms/1k checks\tRSS MB\tfds\tp50 late ms\tp99 late ms\tmax late ms\t\n")
+		fmt.Fprint(tw, "scenario\tchecks\tchecks/s\tfailed %\tCPU % core\tuser\tsys\tms/1k checks\tRSS MB\tfds\tp50 late ms\tp99 late ms\tmax late ms\tmax early ms\t\n")
 		for _, s := range host {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%s\t%s\t%s\t\n", s.Scenario, s.Checks, s.rate(), s.failedPct(),
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%s\t%s\t%s\t%s\t\n", s.label(), s.Checks, s.rate(), s.failedPct(),
 				s.corePct(s.cpu()), s.corePct(s.UserS), s.corePct(s.SysS), s.perK(s.cpu()), s.RSSMB, s.FDs,
-				late(s, s.P50MS), late(s, s.P99MS), late(s, s.MaxMS))
+				late(s, s.P50MS), late(s, s.P99MS), late(s, s.MaxMS), late(s, s.MaxEarlyMS))
 		}
 		tw.Flush()
 	}
 	if len(guest) > 0 {
 		fmt.Fprintln(w, "VM lab, same boot (ms CPU per 1,000 checks: the checker process, the listener process, the whole VM):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprint(tw, "scenario\tchecks\tchecks/s\tfailed %\tchecker\tuser\tsys\tlistener\twhole VM\tCPU % core\tRSS MB\tfds\tp50 late ms\tp99 late ms\t\n")
+		fmt.Fprint(tw, "scenario\tchecks\tchecks/s\tfailed %\tchecker\tuser\tsys\tlistener\twhole VM\tCPU % core\tRSS MB\tfds\tp50 late ms\tp99 late ms\tmax early ms\t\n")
 		for _, s := range guest {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.0f\t%d\t%s\t%s\t\n", s.Scenario, s.Checks, s.rate(), s.failedPct(),
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.0f\t%d\t%s\t%s\t%s\t\n", s.label(), s.Checks, s.rate(), s.failedPct(),
 				s.perK(s.cpu()), s.perK(s.UserS), s.perK(s.SysS), s.perK(s.ListenerS), s.perK(s.MachineS),
-				s.corePct(s.cpu()), s.RSSMB, s.FDs, late(s, s.P50MS), late(s, s.P99MS))
+				s.corePct(s.cpu()), s.RSSMB, s.FDs, late(s, s.P50MS), late(s, s.P99MS), late(s, s.MaxEarlyMS))
 		}
 		tw.Flush()
 	}
@@ -151,17 +163,92 @@ func report(w io.Writer, host, guest []Stats) {
 			}
 		}
 	}
-	if h, ok := find(host, "http"); ok {
-		if n, ok := find(host, "http-naive"); ok {
-			fmt.Fprintf(w, "http_vs_naive=%s\n", ratio(h, n))
+	if r := medianRatio(host, "http", "http-naive", checkerCPU); r != "-" {
+		fmt.Fprintf(w, "http_vs_naive=%s\n", r)
+	}
+	if k := medianRatio(guest, "tcp", "keepalived", machineCPU); k != "-" {
+		fmt.Fprintf(w, "vm: tcp_vs_keepalived_whole_vm=%s tcp_vs_keepalived_checker_plus_listener=%s\n",
+			k, medianRatio(guest, "tcp", "keepalived", checkerPlusListener))
+	}
+	// Every ratio to keepalived, round by round, and the builds compared.
+	for _, sc := range scenarioNames(guest) {
+		if sc == "keepalived" {
+			continue
+		}
+		per := ratios(guest, sc, "keepalived", checkerCPU)
+		if len(per) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "vm: %s_vs_keepalived=%s", sc, medianRatio(guest, sc, "keepalived", checkerCPU))
+		if len(per) > 1 {
+			fmt.Fprintf(w, " (rounds: %s; whole VM %s)", joinRatios(per), joinRatios(ratios(guest, sc, "keepalived", machineCPU)))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, rs := range [][]Stats{host, guest} {
+		for _, sc := range scenarioNames(rs) {
+			if base, ok := strings.CutSuffix(sc, "@alt"); ok {
+				fmt.Fprintf(w, "%s: %s_vs_%s=%s\n", rs[0].Where, base, sc, medianRatio(rs, base, sc, checkerCPU))
+			}
 		}
 	}
-	if t, ok := find(guest, "tcp"); ok {
-		if k, ok := find(guest, "keepalived"); ok && k.MachineS > 0 {
-			fmt.Fprintf(w, "vm: tcp_vs_keepalived_whole_vm=%.2f tcp_vs_keepalived_checker_plus_listener=%.2f\n",
-				t.perK(t.MachineS)/k.perK(k.MachineS), t.perK(t.cpu()+t.ListenerS)/k.perK(k.cpu()+k.ListenerS))
+}
+
+// The CPU a ratio compares, per 1,000 checks.
+func checkerCPU(s Stats) float64          { return s.perK(s.cpu()) }
+func machineCPU(s Stats) float64          { return s.perK(s.MachineS) }
+func checkerPlusListener(s Stats) float64 { return s.perK(s.cpu() + s.ListenerS) }
+
+// scenarioNames lists the scenarios in rs once each, in order.
+func scenarioNames(rs []Stats) []string {
+	var out []string
+	for _, s := range rs {
+		if !slices.Contains(out, s.Scenario) {
+			out = append(out, s.Scenario)
 		}
 	}
+	return out
+}
+
+// ratios returns cost(a)/cost(b) for every round that ran both.
+func ratios(rs []Stats, a, b string, cost func(Stats) float64) []float64 {
+	var out []float64
+	for _, x := range rs {
+		if x.Scenario != a || x.Checks == 0 {
+			continue
+		}
+		for _, y := range rs {
+			if y.Scenario == b && y.Round == x.Round && y.Checks > 0 && cost(y) > 0 {
+				out = append(out, cost(x)/cost(y))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// medianRatio is the median of a's cost over b's across the rounds, or
+// "-" when no round ran both. Single runs under load move by tens of per
+// cent; the rounds alternate the scenarios, so a slow minute hits both.
+func medianRatio(rs []Stats, a, b string, cost func(Stats) float64) string {
+	r := ratios(rs, a, b, cost)
+	if len(r) == 0 {
+		return "-"
+	}
+	slices.Sort(r)
+	m := r[len(r)/2]
+	if len(r)%2 == 0 {
+		m = (r[len(r)/2-1] + m) / 2
+	}
+	return fmt.Sprintf("%.2f", m)
+}
+
+func joinRatios(r []float64) string {
+	s := make([]string, len(r))
+	for i, v := range r {
+		s[i] = fmt.Sprintf("%.2f", v)
+	}
+	return strings.Join(s, " ")
 }
 
 // syscallTable prints system calls per check, one column per scenario
@@ -205,7 +292,7 @@ func syscallTable(w io.Writer, rs []Stats) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"per check"}
 	for _, c := range cols {
-		head = append(head, c.Where+" "+c.Scenario)
+		head = append(head, c.Where+" "+c.label())
 	}
 	fmt.Fprint(tw, strings.Join(head, "\t")+"\t\n")
 	line := func(label string, f func(*syscallCount) float64) {
@@ -235,19 +322,10 @@ func syscallTable(w io.Writer, rs []Stats) {
 	tw.Flush()
 }
 
-// ratio is a's CPU per check over b's, or "-" when either is missing.
-func ratio(a, b Stats) string {
-	if a.Checks == 0 || b.Checks == 0 || b.cpu() == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", a.perK(a.cpu())/b.perK(b.cpu()))
-}
-
 // lastLine is the machine-readable summary. The ratios count only when
 // naive_fail_pct, the worst baseline's failed share, is under 1 %.
 func lastLine(host, guest []Stats) string {
 	tcp, haveTCP := find(host, "tcp")
-	get := func(rs []Stats, sc string) Stats { s, _ := find(rs, sc); return s }
 	worst := 0.0
 	var bad []string
 	for _, s := range append(slices.Clip(host), guest...) {
@@ -275,8 +353,8 @@ func lastLine(host, guest []Stats) string {
 		return fmt.Sprintf(format, v)
 	}
 	fmt.Fprintf(&b, "healthcheck-bench: tcp_vs_naive=%s tcp_vs_dialer=%s tcp_vs_floor=%s tcp_vs_keepalived=%s tcp_rss_mb=%s tcp_p99_late_ms=%s naive_fail_pct=%.2f checks_per_s=%s",
-		ratio(tcp, get(host, "tcp-naive")), ratio(tcp, get(host, "tcp-dialer")), ratio(tcp, get(host, "tcp-floor")),
-		ratio(get(guest, "tcp"), get(guest, "keepalived")),
+		medianRatio(host, "tcp", "tcp-naive", checkerCPU), medianRatio(host, "tcp", "tcp-dialer", checkerCPU),
+		medianRatio(host, "tcp", "tcp-floor", checkerCPU), medianRatio(guest, "tcp", "keepalived", checkerCPU),
 		num(haveTCP, "%.0f", tcp.RSSMB), num(haveTCP, "%.0f", tcp.P99MS), worst, num(haveTCP, "%.0f", tcp.rate()))
 	return b.String()
 }

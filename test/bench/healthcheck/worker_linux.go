@@ -30,6 +30,7 @@ type workerReport struct {
 	P50MS       float64 `json:"p50_ms"`
 	P99MS       float64 `json:"p99_ms"`
 	MaxMS       float64 `json:"max_ms"`
+	MaxEarlyMS  float64 `json:"max_early_ms,omitempty"`
 	ICMPSockets int     `json:"icmp_sockets,omitempty"`
 	Note        string  `json:"note,omitempty"`
 }
@@ -137,7 +138,8 @@ func work(sc, targetFile string) error {
 	h.on.Store(false)
 	pprof.StopCPUProfile()
 	r := workerReport{Checks: h.ok.Load() + h.fail.Load(), Failed: h.fail.Load(),
-		P50MS: h.quantile(0.50), P99MS: h.quantile(0.99), MaxMS: float64(h.max.Load()) / 1e6}
+		P50MS: h.quantile(0.50), P99MS: h.quantile(0.99), MaxMS: float64(h.max.Load()) / 1e6,
+		MaxEarlyMS: float64(h.maxEarly.Load()) / 1e6}
 	if e := h.firstErr.Load(); e != nil {
 		r.Note = "example failure: " + *e
 	}
