@@ -19,12 +19,14 @@ type Checker interface {
 }
 
 // asyncChecker is implemented by checkers that can run without a goroutine
-// of their own: start begins the probe, on c when it is a socket probe, and
-// arranges for done to be called exactly once, possibly before start
-// returns, within timeout (plus a few milliseconds) on c's clock (an ICMP
-// probe's Pinger's). start must not block.
+// of their own: start begins the probe at now, a reading of c's clock just
+// taken (an ICMP probe reads its Pinger's clock instead), on c when it is a
+// socket probe. A verdict reached before start returns is returned, with
+// decided true, and done is not called; otherwise done is called exactly
+// once, possibly before start returns, within timeout (plus a few
+// milliseconds) on that clock. start must not block.
 type asyncChecker interface {
-	start(c *connector, timeout time.Duration, done func(Result))
+	start(c *connector, now time.Time, timeout time.Duration, done func(Result)) (res Result, decided bool)
 }
 
 // NewChecker builds the checker for a definition, after normalizing and

@@ -57,7 +57,9 @@ func runAsync(t *testing.T, d Definition) Result {
 	cn := newConnector(clock.System{})
 	defer cn.close()
 	ch := make(chan Result, 1)
-	a.start(cn, d.Normalize().Timeout, func(r Result) { ch <- r })
+	if r, decided := a.start(cn, time.Now(), d.Normalize().Timeout, func(r Result) { ch <- r }); decided {
+		return r
+	}
 	select {
 	case r := <-ch:
 		return r

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,15 +51,15 @@ const (
 	stReading
 )
 
-// connect opens a non-blocking socket and starts the connect. On loopback
-// and other very short paths the handshake has completed by the time
-// connect returns: a zero-timeout poll settles it here, without an epoll
-// round trip, and a bare connect is closed before the server even accepts
-// (what the kernel alone costs). Anything still in progress goes to c.
-// done is called exactly once, possibly before connect returns.
-func (cd *connectDest) connect(c *connector, timeout time.Duration, done func(Result)) {
-	start := c.clk.Now()
-	e := &connEntry{fd: -1, dest: cd, c: c, start: start, deadline: start.Add(timeout), done: done}
+// connect opens a non-blocking socket and starts the connect at now, a
+// reading of c's clock. On loopback and other very short paths the
+// handshake has completed by the time connect returns: a zero-timeout poll
+// settles it here, without an epoll round trip, and a bare connect is
+// closed before the server even accepts (what the kernel alone costs).
+// Such a verdict is returned, with decided true, and done is not called;
+// anything still in progress goes to c, which calls done exactly once.
+func (cd *connectDest) connect(c *connector, now time.Time, timeout time.Duration, done func(Result)) (res Result, decided bool) {
+	e := connEntry{fd: -1, dest: cd, c: c, start: now, deadline: now.Add(timeout), done: done}
 	fd, err := cd.open()
 	if err == nil {
 		e.fd = int32(fd)
@@ -81,16 +82,18 @@ func (cd *connectDest) connect(c *connector, timeout time.Duration, done func(Re
 		e.state = stWriting
 		err = nil
 		if e.write() {
-			e.finishNow()
-			return
+			return e.closeNow(), true
 		}
 	}
 	if err != nil {
 		e.err = err
-		e.finishNow()
-		return
+		return e.closeNow(), true
 	}
-	c.add(e)
+	// Only a probe that waits for the network needs its entry on the heap.
+	pe := new(connEntry)
+	*pe = e
+	c.add(pe)
+	return Result{}, false
 }
 
 var errConnectedNow = errors.New("connected at once")
@@ -234,15 +237,22 @@ func (e *connEntry) judge(eof bool) bool {
 	return decided
 }
 
-// finishNow closes the socket and reports the verdict.
-func (e *connEntry) finishNow() {
+// closeNow closes the socket and returns the verdict, timed by one more
+// reading of the clock.
+func (e *connEntry) closeNow() Result {
 	if e.fd >= 0 {
 		unix.Close(int(e.fd))
 	}
-	e.finish(e.c.clk.Now())
+	return e.result(after(e.c.clk, e.start))
 }
 
-func (e *connEntry) finish(now time.Time) {
+// finishNow closes the socket and reports the verdict to done.
+func (e *connEntry) finishNow() { e.done(e.closeNow()) }
+
+func (e *connEntry) finish(now time.Time) { e.done(e.result(now)) }
+
+// result is the probe's verdict at now.
+func (e *connEntry) result(now time.Time) Result {
 	err, detail := e.err, e.detail
 	switch {
 	case e.decided:
@@ -265,31 +275,54 @@ func (e *connEntry) finish(now time.Time) {
 		err = classify(e.dest.typ, e.dest.target, op, err)
 	}
 	e.reply = nil
-	e.done(Result{Time: e.start, Latency: now.Sub(e.start), Err: err, Detail: detail})
+	return Result{Time: e.start, Latency: now.Sub(e.start), Err: err, Detail: detail}
 }
 
 // connector owns one epoll instance on which a Manager's in-flight socket
 // probes wait, and one goroutine that completes them. The goroutine runs
-// while probes are pending and ends after a second without any; close
-// fails the probes still in flight, closes their sockets and waits for it.
-// Deadlines and latencies are on clk.
+// only while probes are pending (most probes on a short path are decided
+// inline and never get here): it blocks in epoll_wait until a probe's
+// socket is ready or the earliest deadline, and an eventfd in the same
+// epoll instance pokes it early (a probe failed to register, a shorter
+// deadline, close). A thread blocked in a system call keeps the Go
+// runtime's sysmon awake, so the goroutine ends as soon as nothing is
+// pending. close fails the probes still in flight, closes their sockets
+// and waits for it. Deadlines and latencies are on clk.
+//
+// (An earlier version waited in the netpoller with the epoll instance
+// nested in the runtime's: in the VM lab the guest's kernel then locked up
+// twice in three runs, soft lockups on both CPUs in the checker process.)
 type connector struct {
 	clk   clock.Clock
+	sys   bool // clk is the system clock: wait for deadlines, not ticks
 	epoch time.Time
 	wg    sync.WaitGroup
+	// flush, when set, is called after the goroutine has handed over a
+	// batch of verdicts, during which batching is set.
+	flush    func()
+	batching atomic.Bool
 
 	mu      sync.Mutex
 	epfd    int
+	evfd    int // an eventfd in epfd, to poke the goroutine
 	pending map[int32]*connEntry
 	heap    dueHeap[*connEntry] // by deadline, as nanoseconds since epoch
 	ready   []*connEntry        // failed to register
 	running bool
 	closed  bool
+	// waiting says the goroutine is (about to be) parked until wakeAt.
+	waiting bool
+	wakeAt  time.Time
 }
 
 func newConnector(clk clock.Clock) *connector {
-	return &connector{clk: clk, epoch: clk.Now(), epfd: -1, pending: make(map[int32]*connEntry)}
+	_, sys := clk.(clock.System)
+	return &connector{clk: clk, sys: sys, epoch: clk.Now(), epfd: -1, evfd: -1, pending: make(map[int32]*connEntry)}
 }
+
+// inBatch says whether the goroutine is handing over verdicts, with a
+// flush to follow.
+func (c *connector) inBatch() bool { return c.batching.Load() }
 
 // add registers a probe whose socket waits for the network.
 func (c *connector) add(e *connEntry) {
@@ -302,11 +335,8 @@ func (c *connector) add(e *connEntry) {
 	}
 	defer c.mu.Unlock()
 	if c.epfd < 0 {
-		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-		if err != nil {
-			e.err = fmt.Errorf("epoll_create: %w", err)
-		} else {
-			c.epfd = epfd
+		if err := c.open(); err != nil {
+			e.err = err
 		}
 	}
 	if e.err == nil {
@@ -322,14 +352,58 @@ func (c *connector) add(e *connEntry) {
 			e.err = fmt.Errorf("epoll_ctl: %w", err)
 		}
 	}
-	if e.err != nil {
+	switch {
+	case e.err != nil:
 		c.ready = append(c.ready, e)
+		c.wake(time.Time{})
+	case c.sys && e.deadline.Before(c.wakeAt):
+		// A shorter timeout than those waited for.
+		c.wake(e.deadline)
 	}
 	if !c.running {
 		c.running = true
 		c.wg.Add(1)
 		go c.loop()
 	}
+}
+
+// open creates the epoll instance and the eventfd that pokes its waiter.
+// c.mu is held.
+func (c *connector) open() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll_create: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(evfd)
+		unix.Close(epfd)
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	c.epfd, c.evfd = epfd, evfd
+	return nil
+}
+
+// wake makes the waiting goroutine wake at t, or at once for a zero t: it
+// wakes now and waits again, for t. c.mu is held.
+func (c *connector) wake(t time.Time) {
+	if !c.waiting {
+		return // it looks at c before it waits again
+	}
+	c.wakeAt = t
+	one := [8]byte{1}
+	_, _ = unix.Write(c.evfd, one[:])
+}
+
+// waitMillis is epoll_wait's timeout for a wait of d, rounded up to a
+// millisecond (so that a deadline is past when it ends) and at most an hour.
+func waitMillis(d time.Duration) int {
+	return int(min(max(d, 0)+time.Millisecond-1, time.Hour) / time.Millisecond)
 }
 
 // key is t as the heap's key.
@@ -340,16 +414,20 @@ func (c *connector) key(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
 func (c *connector) close() {
 	c.mu.Lock()
 	c.closed = true
+	c.wake(time.Time{})
 	c.mu.Unlock()
 	c.wg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.epfd >= 0 {
+		unix.Close(c.evfd)
 		unix.Close(c.epfd)
-		c.epfd = -1
+		c.epfd, c.evfd = -1, -1
 	}
 }
 
+// connectorTick bounds the goroutine's sleep on a clock other than the
+// system's, whose deadlines epoll_wait cannot follow.
 const connectorTick = 5 * time.Millisecond
 
 func (c *connector) loop() {
@@ -361,21 +439,32 @@ func (c *connector) loop() {
 	}
 	var active []activeEntry
 	var done []*connEntry
-	idleSince := c.clk.Now()
 	for {
 		c.mu.Lock()
-		epfd, immediate := c.epfd, len(c.ready) > 0
-		c.mu.Unlock()
-		wait := int(connectorTick / time.Millisecond)
-		if immediate {
-			wait = 0
+		park := !c.closed && len(c.ready) == 0
+		if park && len(c.pending) == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
 		}
-		n, err := unix.EpollWait(epfd, events, wait)
+		msec := 0
+		if park {
+			c.waiting = true
+			c.wakeAt = c.heap.peek().deadline
+			msec = waitMillis(connectorTick)
+			if c.sys {
+				msec = waitMillis(time.Until(c.wakeAt))
+			}
+		}
+		epfd, evfd := c.epfd, c.evfd
+		c.mu.Unlock()
+		n, err := unix.EpollWait(epfd, events, msec)
 		if err != nil {
-			n = 0
+			n = 0 // EINTR: look again
 		}
 		// Only this goroutine finishes entries, so their I/O needs no lock.
 		c.mu.Lock()
+		c.waiting = false
 		done = append(done, c.ready...)
 		clear(c.ready)
 		c.ready = c.ready[:0]
@@ -391,6 +480,11 @@ func (c *connector) loop() {
 			n = 0
 		}
 		for _, ev := range events[:n] {
+			if ev.Fd == int32(evfd) {
+				var b [8]byte
+				_, _ = unix.Read(evfd, b[:])
+				continue
+			}
 			if e := c.pending[ev.Fd]; e != nil {
 				active = append(active, activeEntry{e, ev.Events})
 			}
@@ -418,25 +512,34 @@ func (c *connector) loop() {
 			e.err = timeout("timeout after %v", now.Sub(e.start).Round(time.Millisecond))
 			done = append(done, e)
 		}
-		exit := closed
-		if len(c.pending) > 0 || len(done) > 0 {
-			idleSince = now
-		} else if now.Sub(idleSince) > time.Second {
-			c.running = false
-			exit = true
-		}
 		c.mu.Unlock()
-		for i, e := range done {
-			if e.fd >= 0 {
-				unix.Close(int(e.fd))
-			}
-			e.finish(now)
-			done[i] = nil
+		if len(done) > 0 {
+			c.handOver(done, now)
+			done = done[:0]
 		}
-		done = done[:0]
-		if exit {
+		if closed {
 			return
 		}
+	}
+}
+
+// handOver closes the decided probes' sockets and reports their verdicts
+// at now as one batch: the Manager wakes once for them, not once for each.
+// batching is set only around a batch that is followed by a flush, so that
+// whoever else delivers while it is set (a worker, the pinger) and leaves
+// the wake-up to the flush is not left waiting.
+func (c *connector) handOver(done []*connEntry, now time.Time) {
+	c.batching.Store(true)
+	for i, e := range done {
+		if e.fd >= 0 {
+			unix.Close(int(e.fd))
+		}
+		e.finish(now)
+		done[i] = nil
+	}
+	c.batching.Store(false)
+	if c.flush != nil {
+		c.flush()
 	}
 }
 

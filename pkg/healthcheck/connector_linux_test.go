@@ -3,6 +3,7 @@ package healthcheck
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
@@ -34,7 +35,9 @@ func TestConnectorInjectedClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := make(chan Result, 1)
-	c.(asyncChecker).start(cn, time.Second, func(r Result) { results <- r })
+	if r, decided := c.(asyncChecker).start(cn, clk.Now(), time.Second, func(r Result) { results <- r }); decided {
+		t.Fatalf("verdict before the server replied: %+v", r)
+	}
 	<-got // the probe is connected, has written, and waits for a reply
 	select {
 	case r := <-results:
@@ -50,6 +53,113 @@ func TestConnectorInjectedClock(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no timeout once the clock passed the deadline")
+	}
+}
+
+// A connect decided before start returns (on loopback the handshake
+// completes inside connect, a refusal too) comes back from start, timed
+// from the reading it was given; done is never called for it.
+func TestConnectorInlineVerdict(t *testing.T) {
+	up, down := tcpServer(t, func(net.Conn) {}), closedPort(t)
+	cn := newConnector(clock.System{})
+	defer cn.close()
+	for _, tt := range []struct {
+		target string
+		want   error
+	}{{up, nil}, {down, ErrRefused}} {
+		c, err := NewChecker(def(TypeTCP, tt.target), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		r, decided := c.(asyncChecker).start(cn, now, time.Second, func(r Result) { t.Errorf("done called with %+v", r) })
+		if !decided {
+			t.Fatalf("%s: no verdict from start on loopback", tt.target)
+		}
+		if !errors.Is(r.Err, tt.want) || tt.want == nil && r.Err != nil {
+			t.Errorf("%s: error %v, want %v", tt.target, r.Err, tt.want)
+		}
+		if !r.Time.Equal(now) || r.Latency < 0 || r.Time.Add(r.Latency).After(time.Now()) {
+			t.Errorf("%s: result at %v after %v, want at %v and ended by now", tt.target, r.Time, r.Latency, now)
+		}
+	}
+}
+
+// The connector's goroutine sleeps until the earliest deadline, so a
+// probe with a shorter timeout than the one it waits for must wake it:
+// the short probe's timeout comes first, while the long one still waits.
+// Once nothing is pending the goroutine ends.
+func TestConnectorShorterDeadlineWakes(t *testing.T) {
+	silent := tcpServer(t, func(c net.Conn) { c.Read(make([]byte, 1)); c.Read(make([]byte, 1)) })
+	cn := newConnector(clock.System{})
+	defer cn.close()
+	d := def(TypeTCP, silent)
+	d.TCP = &TCPOptions{Send: []byte("x"), Expect: []byte("y")}
+	c, err := NewChecker(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, short := make(chan Result, 1), make(chan Result, 1)
+	start := func(timeout time.Duration, ch chan Result) {
+		t.Helper()
+		if r, decided := c.(asyncChecker).start(cn, time.Now(), timeout, func(r Result) { ch <- r }); decided {
+			t.Fatalf("verdict before the server could reply: %+v", r)
+		}
+	}
+	start(time.Hour, long)
+	waitFor(t, "the connector to wait for the hour-long probe", func() bool {
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		return cn.waiting && cn.wakeAt.After(time.Now().Add(time.Minute))
+	})
+	start(50*time.Millisecond, short)
+	select {
+	case r := <-short:
+		wantFail(t, r, ErrTimeout, "read: timeout after")
+	case r := <-long:
+		t.Fatalf("the hour-long probe ended first: %+v", r)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the short probe did not time out: the connector slept to the longer deadline")
+	}
+	cn.close()
+	select {
+	case r := <-long:
+		wantFail(t, r, ErrClosed, "")
+	case <-time.After(10 * time.Second):
+		t.Fatal("close left a probe without a verdict")
+	}
+	if cn.running {
+		t.Error("the connector's goroutine runs on after close")
+	}
+}
+
+// With nothing pending the goroutine ends, and the next probe starts another.
+func TestConnectorGoroutineEndsWhenIdle(t *testing.T) {
+	echo := tcpServer(t, func(c net.Conn) {
+		b := make([]byte, 4)
+		n, _ := c.Read(b)
+		c.Write(b[:n])
+	})
+	cn := newConnector(clock.System{})
+	defer cn.close()
+	d := def(TypeTCP, echo)
+	d.TCP = &TCPOptions{Send: []byte("ping"), Expect: []byte("ping")}
+	c, err := NewChecker(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		ch := make(chan Result, 1)
+		r, decided := c.(asyncChecker).start(cn, time.Now(), 5*time.Second, func(r Result) { ch <- r })
+		if !decided {
+			r = <-ch
+		}
+		wantOK(t, r)
+		waitFor(t, fmt.Sprintf("the connector's goroutine to end after probe %d", i), func() bool {
+			cn.mu.Lock()
+			defer cn.mu.Unlock()
+			return !cn.running
+		})
 	}
 }
 
@@ -81,8 +191,11 @@ func BenchmarkTCPConnectLoopback(b *testing.B) {
 	done := func(r Result) { ch <- r }
 	b.ReportAllocs()
 	for b.Loop() {
-		a.start(cn, time.Second, done)
-		if r := <-ch; !r.OK() {
+		r, decided := a.start(cn, time.Now(), time.Second, done)
+		if !decided {
+			r = <-ch
+		}
+		if !r.OK() {
 			b.Fatal(r.Err)
 		}
 	}

@@ -25,6 +25,7 @@ func newConnectDest(d Definition, _ *conversation, fallback Checker) connectDest
 // close can end them and wait.
 type connector struct {
 	clk    clock.Clock
+	flush  func() // unused: each probe hands its verdict over alone
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -38,6 +39,9 @@ func newConnector(clk clock.Clock) *connector {
 	return c
 }
 
+// inBatch is false: the probes' goroutines hand over one verdict each.
+func (c *connector) inBatch() bool { return false }
+
 // close cancels the probes in flight and returns once they have ended.
 func (c *connector) close() {
 	c.mu.Lock()
@@ -47,12 +51,11 @@ func (c *connector) close() {
 	c.wg.Wait()
 }
 
-func (cd *connectDest) connect(c *connector, timeout time.Duration, done func(Result)) {
+func (cd *connectDest) connect(c *connector, now time.Time, timeout time.Duration, done func(Result)) (Result, bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		done(Result{Time: c.clk.Now(), Err: &CheckError{Type: cd.typ, Target: cd.target, Op: "connect", Err: ErrClosed}})
-		return
+		return Result{Time: now, Err: &CheckError{Type: cd.typ, Target: cd.target, Op: "connect", Err: ErrClosed}}, true
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()
@@ -62,4 +65,5 @@ func (cd *connectDest) connect(c *connector, timeout time.Duration, done func(Re
 		defer cancel()
 		done(cd.fallback.Check(ctx))
 	}()
+	return Result{}, false
 }

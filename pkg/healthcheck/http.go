@@ -106,8 +106,8 @@ type plainHTTPChecker struct {
 	dest connectDest
 }
 
-func (c *plainHTTPChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
-	c.dest.connect(cn, timeout, done)
+func (c *plainHTTPChecker) start(cn *connector, now time.Time, timeout time.Duration, done func(Result)) (Result, bool) {
+	return c.dest.connect(cn, now, timeout, done)
 }
 
 // judge is the conversation's view of the httpJudge.

@@ -437,6 +437,7 @@ type icmpChecker struct {
 // Check implements Checker.
 func (c *icmpChecker) Check(ctx context.Context) Result { return c.p.Ping(ctx, c.dst, c.src, c.mark) }
 
-func (c *icmpChecker) start(_ *connector, timeout time.Duration, done func(Result)) {
+func (c *icmpChecker) start(_ *connector, _ time.Time, timeout time.Duration, done func(Result)) (Result, bool) {
 	c.p.start(c.dst, c.src, c.mark, timeout, done)
+	return Result{}, false
 }

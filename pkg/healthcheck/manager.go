@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,8 +70,13 @@ type Config struct {
 	// Rand provides start jitter; default a randomly seeded generator.
 	Rand *rand.Rand
 	// Coalesce lets one scheduler wake-up start every check due within
-	// this window, up to that much early, so 10,000 checks a second cost
-	// at most 1/Coalesce wake-ups. Default 1ms; negative disables.
+	// this window, up to that much early, so that checks run in passes of
+	// tens rather than one wake-up each: every wake-up of an idle process
+	// costs context switches (the Go runtime's threads wake each other)
+	// that can outweigh a TCP check. The default window is a fiftieth of
+	// each check's interval, at most 20ms: at most 50 wake-ups a second
+	// however many checks run. Positive sets one window for every check;
+	// negative disables coalescing.
 	Coalesce time.Duration
 	// FirstRunSpread bounds when a new check first runs: at a random time
 	// within it (or within the interval, if shorter). Default 2s.
@@ -121,6 +127,18 @@ type Manager struct {
 	queue   []*runner
 	workers int
 	pend    []Transition
+	// maxWindow is the largest coalescing window of the runners.
+	maxWindow time.Duration
+	// settled holds the verdicts reached while a pass started checks;
+	// later holds runners a pass passed over (due within the largest
+	// window, not their own).
+	settled []completion
+	later   []*runner
+	// owed holds runners whose run came due while one was in flight,
+	// ended since: they run at the start of the next pass.
+	owed []*runner
+	// cut says the last pass stopped at passMax with checks still due.
+	cut bool
 }
 
 // keyedCheck is a validated Check with its definition's key.
@@ -156,7 +174,8 @@ type runner struct {
 	last           Result
 	runs, failures uint64
 	next, sched    time.Time
-	owedAt         time.Time // due time of a run owed while one was in flight
+	owedAt         time.Time // due time of a run owed (see Manager.owed)
+	window         time.Duration
 	heapIdx        int
 	inflight, owed bool
 	removed        bool
@@ -194,16 +213,12 @@ func New(cfg *Config) *Manager {
 		m.clock = clock.System{}
 	}
 	m.conn = newConnector(m.clock)
+	m.conn.flush = m.kick
 	if m.pinger == nil {
 		m.pinger, m.ownPinger = NewPinger(&PingerConfig{Clock: m.clock}), true
 	}
 	if m.newChecker == nil {
 		m.newChecker = func(d Definition) (Checker, error) { return NewChecker(d, m.pinger) }
-	}
-	if m.coalesce == 0 {
-		m.coalesce = time.Millisecond
-	} else if m.coalesce < 0 {
-		m.coalesce = 0
 	}
 	if m.firstSpread <= 0 {
 		m.firstSpread = 2 * time.Second
@@ -328,11 +343,17 @@ func (m *Manager) deliver(r *runner, res Result) {
 	m.inbox = append(m.inbox, completion{r, res})
 	first := len(m.inbox) == 1
 	m.inboxMu.Unlock()
-	if first {
-		select {
-		case m.notify <- struct{}{}:
-		default:
-		}
+	// The connector kicks once after a batch of verdicts.
+	if first && !m.conn.inBatch() {
+		m.kick()
+	}
+}
+
+// kick wakes the run goroutine to take the inbox.
+func (m *Manager) kick() {
+	select {
+	case m.notify <- struct{}{}:
+	default:
 	}
 }
 
@@ -370,38 +391,24 @@ func (m *Manager) run() {
 	defer timer.Stop()
 	var timerAt time.Time
 	var inbox []completion
+	drain := false
 	for {
 		now := m.clock.Now()
-		horizon := now.Add(m.coalesce)
-		for m.heap.len() > 0 && !m.heap.peek().next.After(horizon) {
-			r := m.heap.peek()
-			due := r.next
-			// Keep the phase; skip whole periods the scheduler missed. A
-			// check whose first run was squeezed into FirstRunSpread takes a
-			// random phase in the interval after it, so checks started
-			// together do not stay bunched.
-			next := r.next.Add(r.def.Interval)
-			if r.first {
-				r.first = false
-				next = r.next.Add(r.def.Interval/10 + time.Duration(m.rnd.Int64N(int64(r.def.Interval-r.def.Interval/10)+1)))
+		if drain {
+			drain = false
+			m.inboxMu.Lock()
+			inbox, m.inbox = m.inbox, inbox[:0]
+			m.inboxMu.Unlock()
+			for i, c := range inbox {
+				m.complete(c.r, c.res, now)
+				inbox[i] = completion{}
 			}
-			if behind := horizon.Sub(next); behind >= 0 {
-				next = next.Add((behind/r.def.Interval + 1) * r.def.Interval)
-			}
-			r.next = next
-			m.heap.fix(0, m.dueKey(next))
-			if r.inflight {
-				// Still running (a late verdict): run again as soon as it ends.
-				r.owed, r.owedAt = true, due
-				continue
-			}
-			m.launch(r, due)
 		}
+		now = m.runDue(now)
 		m.dispatch()
 		if m.heap.len() > 0 {
 			if at := m.heap.peek().next; !at.Equal(timerAt) {
 				timerAt = at
-				timer.Stop()
 				timer.Reset(at.Sub(now))
 			}
 		}
@@ -414,18 +421,23 @@ func (m *Manager) run() {
 		if len(m.pend) > 0 {
 			out = m.out
 		}
+		var again <-chan struct{}
+		if m.cut {
+			// The next pass follows at once, so the select below must
+			// not block; yield first, so that the Go runtime does not
+			// preempt this goroutine for running 10ms on end (a signal,
+			// and its sysmon thread retaking the P and polling every
+			// 20µs for a while).
+			m.cut = false
+			runtime.Gosched()
+			again = closedChan
+		}
 		select {
+		case <-again:
 		case <-timer.C():
 			timerAt = time.Time{}
 		case <-m.notify:
-			m.inboxMu.Lock()
-			inbox, m.inbox = m.inbox, inbox[:0]
-			m.inboxMu.Unlock()
-			now := m.clock.Now()
-			for i, c := range inbox {
-				m.complete(c.r, c.res, now)
-				inbox[i] = completion{}
-			}
+			drain = true
 		case req := <-m.updates:
 			m.apply(req)
 			close(req.done)
@@ -442,13 +454,109 @@ func (m *Manager) run() {
 	}
 }
 
-func (m *Manager) launch(r *runner, due time.Time) {
-	r.inflight, r.sched = true, due
-	if r.async != nil {
-		r.async.start(m.conn, r.def.Timeout, r.doneFn)
-		return
+// passMax bounds a scheduler pass: a Manager that is behind (thousands of
+// checks due at once) still answers Update, Snapshot and Close between
+// passes, and yields before the Go runtime would preempt it.
+const passMax = 5 * time.Millisecond
+
+// runDue is one scheduler pass: it starts every check due by now, the
+// clock's reading at the pass's start, or within its coalescing window
+// after now, for up to passMax, and completes those decided at once. It
+// returns the clock's latest reading. The clock is read once per check
+// (see after): the reading that ends one check's inline verdict starts the
+// next, so a check's start, and its lateness, is when its own system calls
+// began.
+func (m *Manager) runDue(now time.Time) time.Time {
+	start, cut := now, false
+	for len(m.owed) > 0 {
+		if now.Sub(start) >= passMax {
+			cut = true
+			break
+		}
+		r := m.owed[0]
+		m.owed[0] = nil
+		m.owed = m.owed[1:]
+		if r.owed && !r.removed {
+			r.owed = false
+			now = m.launch(r, r.owedAt, now)
+		}
 	}
-	m.queue = append(m.queue, r)
+	for m.heap.len() > 0 {
+		r := m.heap.peek()
+		if r.next.After(start.Add(m.maxWindow)) {
+			break
+		}
+		if now.Sub(start) >= passMax {
+			cut = true
+			break
+		}
+		horizon := start.Add(r.window)
+		if r.next.After(horizon) {
+			// Due within another check's window, not its own.
+			m.heap.pop()
+			m.later = append(m.later, r)
+			continue
+		}
+		due := r.next
+		// Keep the phase; skip whole periods the scheduler missed. A
+		// check whose first run was squeezed into FirstRunSpread takes a
+		// random phase in the interval after it, so checks started
+		// together do not stay bunched.
+		next := r.next.Add(r.def.Interval)
+		if r.first {
+			r.first = false
+			next = r.next.Add(r.def.Interval/10 + time.Duration(m.rnd.Int64N(int64(r.def.Interval-r.def.Interval/10)+1)))
+		}
+		if behind := horizon.Sub(next); behind >= 0 {
+			next = next.Add((behind/r.def.Interval + 1) * r.def.Interval)
+		}
+		r.next = next
+		m.heap.fix(0, m.dueKey(next))
+		if r.inflight || r.owed {
+			// Still running (a late verdict), or its run owed since not
+			// started: run as soon as it can, as due now.
+			r.owed, r.owedAt = true, due
+			continue
+		}
+		now = m.launch(r, due, now)
+	}
+	for i, r := range m.later {
+		m.heap.push(r, m.dueKey(r.next))
+		m.later[i] = nil
+	}
+	m.later = m.later[:0]
+	// Verdicts are handled after the pass, so that no check waits for
+	// another's bookkeeping (or Config.OnResult) to start.
+	for i, c := range m.settled {
+		m.complete(c.r, c.res, now)
+		m.settled[i] = completion{}
+	}
+	m.settled = m.settled[:0]
+	m.cut = cut || len(m.owed) > 0
+	if len(m.owed) == 0 && cap(m.owed) > 1024 {
+		m.owed = nil
+	}
+	return now
+}
+
+// closedChan is always ready to receive from.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// launch starts r's run that was due at due, at now, a reading of the
+// clock, and returns the clock's reading after it.
+func (m *Manager) launch(r *runner, due, now time.Time) time.Time {
+	r.inflight, r.sched = true, due
+	if r.async == nil {
+		m.queue = append(m.queue, r)
+		return now
+	}
+	res, decided := r.async.start(m.conn, now, r.def.Timeout, r.doneFn)
+	if !decided {
+		// The next check starts after this one's system calls.
+		return after(m.clock, now)
+	}
+	m.settled = append(m.settled, completion{r, res})
+	return res.Time.Add(res.Latency)
 }
 
 // dispatch hands queued blocking checks to idle workers and grows the pool
@@ -474,6 +582,7 @@ func (m *Manager) dispatch() {
 	}
 }
 
+// complete handles r's result at now, a reading of the clock.
 func (m *Manager) complete(r *runner, res Result, now time.Time) {
 	if r.removed {
 		return
@@ -506,8 +615,7 @@ func (m *Manager) complete(r *runner, res Result, now time.Time) {
 		}
 	}
 	if r.owed {
-		r.owed = false
-		m.launch(r, r.owedAt)
+		m.owed = append(m.owed, r)
 	}
 }
 
@@ -555,17 +663,19 @@ func (m *Manager) apply(req updateReq) {
 			m.heap.remove(r.heapIdx)
 		}
 	}
+	m.maxWindow = 0
 	for _, r := range keep {
 		slices.Sort(r.owners)
 		if r.heapIdx < 0 && !r.removed {
 			m.heap.push(r, m.dueKey(r.next))
 		}
+		m.maxWindow = max(m.maxWindow, r.window)
 	}
 	m.runners, m.ids = keep, newIDs
 }
 
 func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *runner {
-	r := &runner{key: k, def: d, checker: ch, heapIdx: -1, since: now, state: d.Initial}
+	r := &runner{key: k, def: d, checker: ch, heapIdx: -1, since: now, state: d.Initial, window: m.window(d.Interval)}
 	if a, ok := ch.(asyncChecker); ok {
 		r.async = a
 		r.doneFn = func(res Result) { m.deliver(r, res) }
@@ -577,6 +687,26 @@ func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *
 	r.next = now.Add(time.Duration(m.rnd.Int64N(int64(min(d.Interval, m.firstSpread)))))
 	r.first = d.Interval > m.firstSpread
 	return r
+}
+
+// Without Config.Coalesce, a check's coalescing window is a fiftieth of its
+// interval, at most 20ms: 20ms early on a 1s interval moves a check's run
+// by 2 % of the interval (the same each time, while the passes keep their
+// shape), and at 1,000 checks a second makes passes of about 20.
+const (
+	coalesceShare = 50
+	coalesceMax   = 20 * time.Millisecond
+)
+
+// window is the coalescing window of a check with this interval.
+func (m *Manager) window(interval time.Duration) time.Duration {
+	switch {
+	case m.coalesce > 0:
+		return m.coalesce
+	case m.coalesce < 0:
+		return 0
+	}
+	return min(interval/coalesceShare, coalesceMax)
 }
 
 // dueKey is t as the scheduler heap's key.

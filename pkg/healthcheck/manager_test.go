@@ -112,6 +112,18 @@ func simplify(ts []Transition) []tr {
 	return out
 }
 
+// manyChecks returns n checks c0, c1... of distinct targets, each with
+// interval and timeout.
+func manyChecks(n int, interval, timeout time.Duration) []Check {
+	checks := make([]Check, n)
+	for i := range checks {
+		d := mdef(fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1), 1, 1)
+		d.Interval, d.Timeout = interval, timeout
+		checks[i] = Check{fmt.Sprintf("c%d", i), d}
+	}
+	return checks
+}
+
 // step advances fake time by one interval and lets everything settle.
 func step(m *Manager) []tr {
 	time.Sleep(time.Second)
@@ -300,12 +312,7 @@ func TestManagerFirstRunsSoonThenSpread(t *testing.T) {
 		var f fakes
 		m := newTestManager(t, &f)
 		const n = 2000
-		checks := make([]Check, n)
-		for i := range checks {
-			d := mdef(fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1), 1, 1)
-			d.Interval, d.Timeout = time.Minute, time.Second
-			checks[i] = Check{fmt.Sprintf("c%d", i), d}
-		}
+		checks := manyChecks(n, time.Minute, time.Second)
 		t0 := time.Now()
 		if err := m.Update(t.Context(), checks); err != nil {
 			t.Fatal(err)
@@ -343,10 +350,7 @@ func TestManagerSpreadsStarts(t *testing.T) {
 		var f fakes
 		m := newTestManager(t, &f)
 		const n = 2000
-		checks := make([]Check, n)
-		for i := range checks {
-			checks[i] = Check{fmt.Sprintf("c%d", i), mdef(fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1), 1, 1)}
-		}
+		checks := manyChecks(n, time.Second, 500*time.Millisecond)
 		t0 := time.Now()
 		if err := m.Update(t.Context(), checks); err != nil {
 			t.Fatal(err)
@@ -374,6 +378,59 @@ func TestManagerSpreadsStarts(t *testing.T) {
 		for i, b := range buckets {
 			if b > 60 {
 				t.Errorf("burst: %d of %d checks started in [%dms,%dms)", b, n, i*10, i*10+10)
+			}
+		}
+	})
+}
+
+// By default the Manager starts checks in passes: each wake-up starts
+// every check due within a fiftieth of its interval (at most 20ms), early,
+// never late, so 2,000 checks a second need at most 50 wake-ups a second.
+func TestManagerCoalescesIntoPasses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f fakes
+		var runs []RunInfo
+		var measuring atomic.Bool
+		m := New(&Config{NewChecker: f.factory, Rand: rand.New(rand.NewPCG(1, 2)), OnResult: func(ri RunInfo) {
+			if measuring.Load() {
+				runs = append(runs, ri)
+			}
+		}})
+		defer m.Close()
+		const n = 2000
+		checks := manyChecks(n, time.Second, 500*time.Millisecond)
+		if err := m.Update(t.Context(), checks); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // every check has its phase
+		synctest.Wait()
+		t0 := time.Now()
+		measuring.Store(true)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		measuring.Store(false)
+		if len(runs) < 3*n-n/100 {
+			t.Fatalf("%d runs in 3 intervals of %d checks", len(runs), n)
+		}
+		starts := map[time.Time]bool{}
+		byKey := map[string][]time.Time{}
+		for _, ri := range runs {
+			starts[ri.Result.Time] = true
+			byKey[ri.Key] = append(byKey[ri.Key], ri.Result.Time)
+			if early := ri.Scheduled.Sub(ri.Result.Time); early < 0 || early > 20*time.Millisecond {
+				t.Fatalf("%s due at +%v ran at +%v: want at most 20ms early, never late", ri.Key, ri.Scheduled.Sub(t0), ri.Result.Time.Sub(t0))
+			}
+		}
+		if len(starts) > 3*50 {
+			t.Errorf("%d checks a second started at %d instants in 3s, want at most 50 a second", n, len(starts))
+		}
+		// The passes keep their shape: a check moves by no more than the
+		// window from one run to the next.
+		for k, ts := range byKey {
+			for i := 1; i < len(ts); i++ {
+				if gap := ts[i].Sub(ts[i-1]); gap < time.Second-20*time.Millisecond || gap > time.Second+20*time.Millisecond {
+					t.Fatalf("%s: runs %v apart, want the interval within 20ms", k, gap)
+				}
 			}
 		}
 	})
@@ -508,6 +565,70 @@ func TestManagerInjectedClock(t *testing.T) {
 	}
 	if want := first.Add(time.Hour); !got[1].Time.Equal(want) {
 		t.Errorf("transition at %v, want the injected clock's %v", got[1].Time, want)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
+
+// slowStarter is a socket probe whose system calls take a millisecond of
+// its fake clock each and decide it at once, as a loaded guest's do. Its
+// first start runs first (a hook) before it returns.
+type slowStarter struct {
+	clk    *clock.Fake
+	first  func()
+	starts atomic.Int64
+}
+
+func (s *slowStarter) Check(context.Context) Result { return Result{Time: s.clk.Now()} }
+
+func (s *slowStarter) start(_ *connector, now time.Time, _ time.Duration, _ func(Result)) (Result, bool) {
+	if s.starts.Add(1) == 1 {
+		s.first()
+	}
+	s.clk.Advance(time.Millisecond)
+	return Result{Time: now, Latency: s.clk.Now().Sub(now)}, true
+}
+
+// A Manager that is behind, with thousands of checks due at once, starts
+// them in bounded passes and answers Close (and Update and Snapshot)
+// between them, not after all of them: a daemon stopping on a loaded
+// machine does not wait for its whole backlog of checks.
+func TestManagerClosesBetweenPasses(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := &slowStarter{clk: clk}
+	// Without coalescing no check is due before the clock moves.
+	m := New(&Config{Clock: clk, NewChecker: func(Definition) (Checker, error) { return s, nil }, Coalesce: -1, Rand: rand.New(rand.NewPCG(1, 2))})
+	closed := make(chan struct{})
+	s.first = func() {
+		// Close from elsewhere while the first pass runs, and go on once
+		// it has asked the Manager to stop.
+		go func() {
+			m.Close()
+			close(closed)
+		}()
+		<-m.quit
+	}
+	const n = 2000
+	if err := m.Update(context.Background(), manyChecks(n, time.Hour, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// Every first run comes due at once: 2s of their system calls.
+	clk.Advance(3 * time.Second)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if got := s.starts.Load(); got >= n {
+		t.Errorf("Close returned after all %d due checks had started, not between passes", got)
 	}
 }
 

@@ -29,8 +29,8 @@ type tcpChecker struct {
 	dest   connectDest
 }
 
-func (c *tcpChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
-	c.dest.connect(cn, timeout, done)
+func (c *tcpChecker) start(cn *connector, now time.Time, timeout time.Duration, done func(Result)) (Result, bool) {
+	return c.dest.connect(cn, now, timeout, done)
 }
 
 // judge is the connector's view of the reply.
@@ -79,8 +79,8 @@ func (c *tcpConnectChecker) Check(ctx context.Context) Result {
 	})
 }
 
-func (c *tcpConnectChecker) start(cn *connector, timeout time.Duration, done func(Result)) {
-	c.dest.connect(cn, timeout, done)
+func (c *tcpConnectChecker) start(cn *connector, now time.Time, timeout time.Duration, done func(Result)) (Result, bool) {
+	return c.dest.connect(cn, now, timeout, done)
 }
 
 // Check implements Checker.
