@@ -19,8 +19,7 @@ type connectDest struct {
 	typ    Type
 	target string
 	family int
-	sa4    unix.SockaddrInet4
-	sa6    unix.SockaddrInet6
+	sa     rawSockaddr
 	src    netip.Addr
 	mark   uint32
 	conv   *conversation
@@ -29,18 +28,18 @@ type connectDest struct {
 func newConnectDest(d Definition, conv *conversation, _ Checker) connectDest {
 	cd := connectDest{typ: d.Type, target: d.Target.String(), src: d.Source.Unmap(), mark: d.Mark, conv: conv}
 	a := d.Target.Addr().Unmap()
+	var zone uint32
 	if a.Is4() {
 		cd.family = unix.AF_INET
-		cd.sa4 = unix.SockaddrInet4{Port: int(d.Target.Port()), Addr: a.As4()}
 	} else {
 		cd.family = unix.AF_INET6
-		cd.sa6 = unix.SockaddrInet6{Port: int(d.Target.Port()), Addr: a.As16()}
 		if z := a.Zone(); z != "" {
 			if zi, err := zoneIndex(z); err == nil {
-				cd.sa6.ZoneId = zi
+				zone = zi
 			}
 		}
 	}
+	cd.sa = newRawSockaddr(d.Target, zone)
 	return cd
 }
 
@@ -63,13 +62,7 @@ func (cd *connectDest) connect(c *connector, now time.Time, timeout time.Duratio
 	fd, err := cd.open()
 	if err == nil {
 		e.fd = int32(fd)
-		if cd.family == unix.AF_INET {
-			sa := cd.sa4
-			err = unix.Connect(fd, &sa)
-		} else {
-			sa := cd.sa6
-			err = unix.Connect(fd, &sa)
-		}
+		err = rawConnect(fd, &cd.sa)
 		switch err {
 		case nil:
 			err = errConnectedNow
@@ -101,14 +94,13 @@ var errConnectedNow = errors.New("connected at once")
 // pollConnected returns errConnectedNow, the connect error, or nil when
 // the connect is still in progress.
 func pollConnected(fd int) error {
-	pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-	n, err := unix.Poll(pfd[:], 0)
+	revents, err := rawPollOut(fd)
 	switch {
-	case err != nil || n == 0:
+	case err != nil || revents == 0:
 		return nil
-	case pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0:
+	case revents&(unix.POLLERR|unix.POLLHUP) != 0:
 		return sockError(fd)
-	case pfd[0].Revents&unix.POLLOUT != 0:
+	case revents&unix.POLLOUT != 0:
 		return errConnectedNow
 	}
 	return nil
@@ -126,13 +118,17 @@ func sockError(fd int) error {
 }
 
 func (cd *connectDest) open() (int, error) {
-	fd, err := unix.Socket(cd.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := rawSocket(cd.family)
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
 	}
-	if err := setSockopts(fd, cd.mark, true); err != nil {
-		unix.Close(fd)
+	if err := setSockopts(fd, cd.mark, false); err != nil {
+		rawClose(fd)
 		return -1, err
+	}
+	if err := rawLinger0(fd); err != nil {
+		rawClose(fd)
+		return -1, &opError{"setsockopt SO_LINGER", err}
 	}
 	if cd.src.IsValid() {
 		// Let connect pick the port: a bound port per probe would exhaust
@@ -241,7 +237,7 @@ func (e *connEntry) judge(eof bool) bool {
 // reading of the clock.
 func (e *connEntry) closeNow() Result {
 	if e.fd >= 0 {
-		unix.Close(int(e.fd))
+		rawClose(int(e.fd))
 	}
 	return e.result(after(e.c.clk, e.start))
 }

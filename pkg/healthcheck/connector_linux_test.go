@@ -200,3 +200,55 @@ func BenchmarkTCPConnectLoopback(b *testing.B) {
 		}
 	}
 }
+
+// The inline path lays out the destination itself and closes with an RST
+// (SO_LINGER 0, no TIME_WAIT on the checker): over IPv4 and IPv6 loopback
+// the server's connection is reset, not closed, and a closed port is
+// refused.
+func TestConnectorRawPathResetsAndRefuses(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		host := map[string]string{"tcp4": "127.0.0.1", "tcp6": "[::1]"}[network]
+		l, err := net.Listen(network, host+":0")
+		if err != nil {
+			t.Skipf("%s loopback: %v", network, err)
+		}
+		reads := make(chan error, 1)
+		up := serve(t, l, func(c net.Conn) {
+			_, err := c.Read(make([]byte, 1))
+			reads <- err
+		})
+		down, err := net.Listen(network, host+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := down.Addr().String()
+		down.Close()
+		cn := newConnector(clock.System{})
+		defer cn.close()
+		for _, tt := range []struct {
+			target string
+			want   error
+		}{{up, nil}, {refused, ErrRefused}} {
+			c, err := NewChecker(def(TypeTCP, tt.target), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := make(chan Result, 1)
+			r, decided := c.(asyncChecker).start(cn, time.Now(), 5*time.Second, func(r Result) { ch <- r })
+			if !decided {
+				r = <-ch
+			}
+			if !errors.Is(r.Err, tt.want) || tt.want == nil && r.Err != nil {
+				t.Errorf("%s %s: error %v, want %v", network, tt.target, r.Err, tt.want)
+			}
+		}
+		select {
+		case err := <-reads:
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("%s: the server read %v, want a reset (ECONNRESET)", network, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the server never saw the probe's connection end", network)
+		}
+	}
+}
