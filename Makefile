@@ -83,9 +83,12 @@ bench-engine: vm-prepare build
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/engine-bench ./test/bench/engine
 	$(BIN)/engine-bench -seesawd $(BIN)/seesawd
 
-## demo: two seesawd nodes fail over a VIP while a client pings it, inside the VM lab.
+## demo: seesawd as a load balancer, narrated, in the VM lab (client, two LBs, three backends).
 demo: deps vm-prepare build
-	$(GO) run ./test/vm/cmd/vmrun -m 1G -smp 2 -timeout 5m -- test/demo/demo.sh
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/demo ./test/demo
+	@echo "demo: booting the VM lab (QEMU, a few seconds) ..."
+	$(GO) run ./test/vm/cmd/vmrun -m 1G -smp 2 -timeout 5m -f $(BIN)/demo -f $(BIN)/seesawd -f $(BIN)/seesawctl -- \
+		/run/seesaw-vm/demo -seesawd /run/seesaw-vm/seesawd -seesawctl /run/seesaw-vm/seesawctl
 
 clean:
 	rm -rf $(BIN)

@@ -59,9 +59,11 @@ type LB struct {
 	ConfigPath string
 	StatePath  string
 	LogPath    string
-	lab        *Lab
-	proc       *nettopo.Process
-	log        *os.File
+	// ControlSocket is the LB's seesawctl socket.
+	ControlSocket string
+	lab           *Lab
+	proc          *nettopo.Process
+	log           *os.File
 }
 
 // Backend is one HTTP real server.
@@ -153,7 +155,7 @@ func (l *Lab) build(ctx context.Context) error {
 		lb := &LB{Name: name, Front: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}),
 			Back: netip.AddrFrom4([4]byte{10, 0, 1, byte(i + 1)}), Priority: prio, lab: l,
 			ConfigPath: filepath.Join(l.cfg.Dir, name+".yaml"), StatePath: filepath.Join(l.cfg.Dir, name+"-state.json"),
-			LogPath: filepath.Join(l.cfg.Dir, name+".log")}
+			LogPath: filepath.Join(l.cfg.Dir, name+".log"), ControlSocket: filepath.Join(l.cfg.Dir, name+".sock")}
 		if lb.NS, err = l.netns(ctx, name); err != nil {
 			return err
 		}
@@ -222,7 +224,7 @@ func (l *Lab) Close() error {
 func (lb *LB) Render(ipvsYAML, servicesYAML string) string {
 	adv := lb.lab.cfg.AdvertInterval
 	var b strings.Builder
-	fmt.Fprintf(&b, "node: { name: %s }\nlog: { level: debug, format: json }\n", lb.Name)
+	fmt.Fprintf(&b, "node: { name: %s }\nlog: { level: debug, format: json }\ncontrol: { socket: %s }\n", lb.Name, lb.ControlSocket)
 	fmt.Fprintf(&b, "ipvs:\n  state_file: %s\n", lb.StatePath)
 	for _, line := range strings.Split(strings.TrimRight(ipvsYAML, "\n"), "\n") {
 		if line != "" {
