@@ -416,6 +416,16 @@ func TestIntegrationNATLifecycle(t *testing.T) {
 		e.assertServes("http://192.0.2.100/", 5)
 	})
 
+	t.Run("a VRRP priority reloaded applies live", func(t *testing.T) {
+		lb1.Priority = 90 // below lb2's 100: lb2 preempts
+		e.reload(lb1, natIPVS, webAPI, "reload applied")
+		e.waitMaster(lb2, lb1)
+		e.assertServes("http://192.0.2.100/", 5)
+		lb1.Priority = 150
+		e.reload(lb1, natIPVS, webAPI, "reload applied")
+		e.waitMaster(lb1, lb2)
+	})
+
 	// SIGTERM: priority-0 adverts, VIPs removed, IPVS left, a clean exit
 	// within a second.
 	for _, lb := range []*lab.LB{lb1, lb2} {
