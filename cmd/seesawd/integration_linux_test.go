@@ -24,6 +24,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the daemon binary the integration tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // seesawdBinary builds the daemon once per test binary run.
 func seesawdBinary(t *testing.T) string {
 	t.Helper()
