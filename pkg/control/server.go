@@ -29,7 +29,8 @@ type Daemon interface {
 
 // ServerConfig configures a Server. The zero value (or nil) is usable.
 type ServerConfig struct {
-	// Logger defaults to zap.NewNop().
+	// Logger defaults to zap.NewNop(); its messages do not say "control",
+	// so name it (Logger.Named("control")).
 	Logger *zap.Logger
 	// Clock paces the log of refused peers; default the system clock.
 	Clock clock.Clock
@@ -119,7 +120,7 @@ func (s *Server) Serve(l *Listener) error {
 				return nil
 			}
 			// Out of file descriptors, say: wait rather than spin.
-			s.log.Warn("control: accept", zap.Error(err), zap.Duration("retry_in", backoff))
+			s.log.Warn("accept failed", zap.Error(err), zap.Duration("retry_in", backoff))
 			t := s.clock.NewTimer(backoff)
 			select {
 			case <-t.C():
@@ -175,25 +176,25 @@ func (s *Server) handle(l *Listener, c *net.UnixConn) {
 	var err error
 	switch {
 	case perr != nil:
-		s.log.Error("control: refused a connection whose peer is unknown", zap.Error(perr))
+		s.log.Error("refused a connection whose peer is unknown", zap.Error(perr))
 		err = Errorf(CodePermission, "", "permission denied: seesawd cannot tell who you are")
 	case !l.allowed(peer):
 		err = l.refusal(peer)
 		s.logRefusal(peer, req.Op)
 	case rerr != nil:
-		s.log.Debug("control: bad request", append(peerFields(peer), zap.Error(rerr))...)
+		s.log.Debug("bad request", append(peerFields(peer), zap.Error(rerr))...)
 		err = rerr
 	default:
 		data, err = s.do(peer, req)
 	}
 	b, eerr := EncodeResponse(data, err)
 	if eerr != nil {
-		s.log.Error("control: response", zap.Error(eerr), zap.String("op", req.Op))
+		s.log.Error("cannot encode the response", zap.Error(eerr), zap.String("op", req.Op))
 		b, _ = EncodeResponse(nil, eerr)
 	}
 	_ = c.SetDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.Write(b); err != nil {
-		s.log.Debug("control: write response", zap.Error(err), zap.String("op", req.Op))
+		s.log.Debug("write response", zap.Error(err), zap.String("op", req.Op))
 	}
 }
 
@@ -210,7 +211,7 @@ func (s *Server) do(peer Peer, req Request) (any, error) {
 	case OpReload:
 		ctx, cancel := context.WithTimeout(s.ctx, reloadTimeout)
 		defer cancel()
-		s.log.Info("control: reload requested", peerFields(peer)...)
+		s.log.Info("reload requested over the control socket", peerFields(peer)...)
 		return s.d.Reload(ctx)
 	}
 	return nil, Errorf(CodeBadRequest, "", "unknown op %q (ops: %s, %s, %s, %s)", req.Op, OpStatus, OpDrain, OpUndrain, OpReload)
@@ -251,7 +252,7 @@ func (s *Server) drain(ctx context.Context, peer Peer, req Request) (*DrainResul
 		}
 		return nil, err
 	}
-	s.log.Info("control: "+req.Op, append(peerFields(peer), zap.String("service", svc.Name), zap.Stringer("backend", addr))...)
+	s.log.Info(req.Op+" requested over the control socket", append(peerFields(peer), zap.String("service", svc.Name), zap.Stringer("backend", addr))...)
 	res := &DrainResult{Service: svc.Name, Backend: addr.String()}
 	switch {
 	case on && before == "config":
@@ -284,7 +285,7 @@ func (s *Server) logRefusal(p Peer, op string) {
 	if suppressed > 0 {
 		fields = append(fields, zap.Int("refused_since_last_line", suppressed))
 	}
-	s.log.Warn("control: refused a request from a peer that is neither root nor in the control group", fields...)
+	s.log.Warn("refused a request from a peer that is neither root nor in the control group", fields...)
 }
 
 func peerFields(p Peer) []zap.Field {
