@@ -154,6 +154,8 @@ func servicesNote(w io.Writer, st *control.Status) bool {
 	switch {
 	case !st.IPVS:
 		fmt.Fprintln(w, "no services: the kernel has no IPVS (this node runs VRRP only)")
+	case len(st.Services) == 0 && !st.Ready:
+		fmt.Fprintln(w, "services: not programmed yet (seesawd is starting)")
 	case len(st.Services) == 0:
 		fmt.Fprintln(w, "no services configured")
 	default:

@@ -117,7 +117,11 @@ func TestWriteStatusNotes(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, got)
 		}
 	}
-	st.IPVS, st.Services = false, nil
+	st.Services = nil
+	if got := render(func(w *bytes.Buffer) { writeStatus(w, st, false) }); !strings.Contains(got, "services: not programmed yet (seesawd is starting)") {
+		t.Errorf("status of a starting node:\n%s", got)
+	}
+	st.IPVS = false
 	if got := render(func(w *bytes.Buffer) { writeStatus(w, st, false) }); !strings.Contains(got, "no services: the kernel has no IPVS") {
 		t.Errorf("status of a VRRP-only node:\n%s", got)
 	}

@@ -67,9 +67,11 @@ func (c *controller) setConfig(cfg *config.Config) {
 
 func (c *controller) open(cc config.Control) {
 	log := c.d.log.With(zap.String("socket", cc.Socket))
-	ln, err := control.Listen(cc.Socket, &control.ListenConfig{Group: cc.Group})
+	group := cc.Group
+	ln, err := control.Listen(cc.Socket, &control.ListenConfig{Group: group})
 	if errors.Is(err, control.ErrNoGroup) {
 		log.Error("control socket: no such group; only root may use seesawctl", zap.Error(err))
+		group = ""
 		ln, err = control.Listen(cc.Socket, nil)
 	}
 	if err != nil {
@@ -84,7 +86,7 @@ func (c *controller) open(cc config.Control) {
 	if old != nil {
 		_ = old.Close()
 	}
-	log.Info("control socket open", zap.String("group", cc.Group))
+	log.Info("control socket open", zap.String("group", group))
 }
 
 func (c *controller) close() { _ = c.srv.Close() }
