@@ -138,7 +138,11 @@ func checkStale(path string) error {
 	if err == nil && p.PID == os.Getpid() {
 		return nil
 	}
-	return fmt.Errorf("%w: process %d listens on %s: stop it, or give this seesawd another control.socket", ErrInUse, p.PID, path)
+	who := "another process"
+	if p.PID > 0 {
+		who = fmt.Sprintf("process %d (%s)", p.PID, p.Command)
+	}
+	return fmt.Errorf("%w: %s listens on %s: stop it, or give this seesawd another control.socket", ErrInUse, who, path)
 }
 
 // peerOf returns the credentials the kernel recorded for c's peer when it
