@@ -100,10 +100,12 @@ type seesawd struct {
 	checks  *healthcheck.Manager
 	node    *vrrp.Node
 	engine  *engine.Engine
+	ctl     *controller
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
 	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult)}
+	d.ctl = newController(d, cfg)
 	kernel, err := ipvs.New(nil)
 	switch {
 	case errors.Is(err, ipvs.ErrNoIPVS) && len(cfg.Services) > 0:
@@ -152,6 +154,7 @@ func (d *seesawd) close() {
 		d.log.Error("shutdown is taking more than 5s", zap.String("goroutines", string(buf[:n])))
 	})
 	defer stuck.Stop()
+	d.ctl.close()
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
@@ -166,6 +169,7 @@ func (d *seesawd) close() {
 // reloads until ctx ends.
 func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	started := time.Now()
+	d.ctl.start()
 	var engineDone chan error
 	if d.engine != nil {
 		engineDone = make(chan error, 1)
@@ -293,6 +297,7 @@ func (d *seesawd) reloadOnce(ctx context.Context) reloadResult {
 		d.log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
 	d.cfg = cfg
+	d.ctl.setConfig(cfg)
 	r.Outcome = "applied"
 	return r
 }

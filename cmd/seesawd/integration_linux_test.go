@@ -159,6 +159,7 @@ func seesawConfig(t *testing.T, name string, prio int, interval string) string {
 	t.Helper()
 	return writeFile(t, name+".yaml", fmt.Sprintf(`
 node: { name: %s }
+control: { socket: %s }
 log: { level: debug, format: json }
 vrrp:
   - name: front
@@ -168,7 +169,7 @@ vrrp:
     advert_interval: %s
     garp: { count: 4, interval: 500ms }
     virtual_ips: [%s/24, "%s/64"]
-`, name, prio, interval, vip4, vip6))
+`, name, controlSocket(t, name), prio, interval, vip4, vip6))
 }
 
 // assertNeverHolds samples for d that ns never holds a virtual address.
