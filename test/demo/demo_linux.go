@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command demo shows seesawd doing its job, narrated, on the LB lab of
 // internal/lab: a client, two LB nodes running seesawd and three HTTP
 // backends. It spreads requests by weight, loses a backend, drains one,
