@@ -289,7 +289,11 @@ func TestIntegrationNATLifecycle(t *testing.T) {
 	})
 
 	t.Run("reload applies the difference", func(t *testing.T) {
-		before := e.stats(lb1)["TCP 192.0.2.100:80"]
+		var before lab.Stats
+		e.waitFor("web's counters to show its traffic (the kernel folds them every 2 s)", 10*time.Second, func() bool {
+			before = e.stats(lb1)["TCP 192.0.2.100:80"]
+			return before.Conns > 0
+		})
 		e.reload(lb1, natIPVS, webAPI, "reload applied")
 		// api created; b2's weight edited; b3 leaves web at weight 0 first.
 		if ops := lastReconcile(t, lb1, "reload"); ops != 3 {
@@ -333,6 +337,7 @@ func TestIntegrationNATLifecycle(t *testing.T) {
 
 	t.Run("removed backend drains then goes", func(t *testing.T) {
 		// Hold a connection to api's only backend, then remove it.
+		e.waitMaster(lb1, lb2)
 		c, err := e.lab.Dial(e.ctx, "192.0.2.100:8081")
 		if err != nil {
 			t.Fatal(err)
