@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
 	"github.com/seesawd/seesawd/pkg/ipvs"
@@ -88,45 +89,87 @@ func (c ipvsCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	counter := func(d *prometheus.Desc, v uint64, labels []string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v uint32, labels []string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
-	}
 	for _, sd := range call.res {
 		k := sd.Service.Key()
-		sl := serviceLabels(names[k], k)
+		// One label set per series, shared by its metrics: a table of
+		// 10,000 backends makes 80,000 metrics a scrape.
+		sp := servicePairs(names[k], k)
 		st := &sd.Service.Stats
-		counter(svcConns, st.Connections, sl)
-		counter(svcInPkts, st.PacketsIn, sl)
-		counter(svcOutPkts, st.PacketsOut, sl)
-		counter(svcInBytes, st.BytesIn, sl)
-		counter(svcOutBytes, st.BytesOut, sl)
+		ms := []kernelMetric{
+			{svcConns, sp, prometheus.CounterValue, float64(st.Connections)},
+			{svcInPkts, sp, prometheus.CounterValue, float64(st.PacketsIn)},
+			{svcOutPkts, sp, prometheus.CounterValue, float64(st.PacketsOut)},
+			{svcInBytes, sp, prometheus.CounterValue, float64(st.BytesIn)},
+			{svcOutBytes, sp, prometheus.CounterValue, float64(st.BytesOut)},
+		}
+		for i := range ms {
+			ch <- &ms[i]
+		}
 		for i := range sd.Destinations {
 			d := &sd.Destinations[i]
-			bl := append(sl[:len(sl):len(sl)], d.Address.String(), strconv.Itoa(int(d.Port)))
-			counter(bConns, d.Stats.Connections, bl)
-			counter(bInPkts, d.Stats.PacketsIn, bl)
-			counter(bOutPkts, d.Stats.PacketsOut, bl)
-			counter(bInBytes, d.Stats.BytesIn, bl)
-			counter(bOutBytes, d.Stats.BytesOut, bl)
-			gauge(bActive, d.ActiveConns, bl)
-			gauge(bInactive, d.InactiveConns, bl)
-			gauge(bWeight, d.Weight, bl)
+			bp := []*dto.LabelPair{sp[0], sp[1], sp[2], sp[3], sp[4],
+				pair(&lRemoteAddress, d.Address.String()), pair(&lRemotePort, strconv.Itoa(int(d.Port))), sp[5]}
+			ms := []kernelMetric{
+				{bConns, bp, prometheus.CounterValue, float64(d.Stats.Connections)},
+				{bInPkts, bp, prometheus.CounterValue, float64(d.Stats.PacketsIn)},
+				{bOutPkts, bp, prometheus.CounterValue, float64(d.Stats.PacketsOut)},
+				{bInBytes, bp, prometheus.CounterValue, float64(d.Stats.BytesIn)},
+				{bOutBytes, bp, prometheus.CounterValue, float64(d.Stats.BytesOut)},
+				{bActive, bp, prometheus.GaugeValue, float64(d.ActiveConns)},
+				{bInactive, bp, prometheus.GaugeValue, float64(d.InactiveConns)},
+				{bWeight, bp, prometheus.GaugeValue, float64(d.Weight)},
+			}
+			for i := range ms {
+				ch <- &ms[i]
+			}
 		}
 	}
 }
 
-// serviceLabels are the values of serviceLabelNames, as node_exporter
-// spells them from /proc/net/ip_vs: proto "TCP", "UDP", "SCTP", or "FWM"
-// with the mark in eight hex digits, no address and port 0.
-func serviceLabels(name string, k ipvs.ServiceKey) []string {
-	if k.FWMark != 0 {
-		return []string{name, k.Family.String(), "", "0", "FWM", fmt.Sprintf("%08X", k.FWMark)}
+// Label names, addressed by the label pairs that share them.
+var (
+	lFamily, lLocalAddress, lLocalMark, lLocalPort = "family", "local_address", "local_mark", "local_port"
+	lProto, lRemoteAddress, lRemotePort, lService  = "proto", "remote_address", "remote_port", "service"
+)
+
+func pair(name *string, value string) *dto.LabelPair {
+	return &dto.LabelPair{Name: name, Value: &value}
+}
+
+// kernelMetric is a counter or gauge whose label pairs, built once and
+// already sorted, are shared with the other metrics of its series: what
+// prometheus.MustNewConstMetric would build and sort for each.
+type kernelMetric struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	typ    prometheus.ValueType
+	value  float64
+}
+
+func (m *kernelMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m *kernelMetric) Write(out *dto.Metric) error {
+	out.Label = m.labels
+	v := m.value
+	if m.typ == prometheus.CounterValue {
+		out.Counter = &dto.Counter{Value: &v}
+	} else {
+		out.Gauge = &dto.Gauge{Value: &v}
 	}
-	return []string{name, k.Family.String(), k.Address.String(), strconv.Itoa(int(k.Port)),
-		strings.ToUpper(k.Protocol.String()), ""}
+	return nil
+}
+
+// servicePairs are the label pairs of a service's series, sorted by name,
+// valued as node_exporter spells them from /proc/net/ip_vs: proto "TCP",
+// "UDP", "SCTP", or "FWM" with the mark in eight hex digits, no address
+// and port 0.
+func servicePairs(name string, k ipvs.ServiceKey) []*dto.LabelPair {
+	addr, port, proto, mark := k.Address.String(), strconv.Itoa(int(k.Port)), strings.ToUpper(k.Protocol.String()), ""
+	if k.FWMark != 0 {
+		addr, port, proto, mark = "", "0", "FWM", fmt.Sprintf("%08X", k.FWMark)
+	}
+	return []*dto.LabelPair{pair(&lFamily, k.Family.String()), pair(&lLocalAddress, addr), pair(&lLocalMark, mark),
+		pair(&lLocalPort, port), pair(&lProto, proto), pair(&lService, name)}
 }
 
 func b2f(b bool) float64 {

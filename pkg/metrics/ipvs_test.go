@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -321,15 +323,26 @@ seesawd_ipvs_up 0
 func TestServiceLabelsAsNodeExporter(t *testing.T) {
 	for _, tc := range []struct {
 		k    ipvs.ServiceKey
-		want []string
+		want string
 	}{
-		{webSvc.Key(), []string{"n", "inet", "192.0.2.1", "80", "TCP", ""}},
+		{webSvc.Key(), "family=inet local_address=192.0.2.1 local_mark= local_port=80 proto=TCP service=n"},
 		{ipvs.Service{Protocol: ipvs.SCTP, Address: netip.MustParseAddr("::ffff:192.0.2.9"), Port: 9}.Key(),
-			[]string{"n", "inet", "192.0.2.9", "9", "SCTP", ""}},
-		{ipvs.Service{FWMark: 0xabc, Family: ipvs.IPv6}.Key(), []string{"n", "inet6", "", "0", "FWM", "00000ABC"}},
+			"family=inet local_address=192.0.2.9 local_mark= local_port=9 proto=SCTP service=n"},
+		{ipvs.Service{FWMark: 0xabc, Family: ipvs.IPv6}.Key(),
+			"family=inet6 local_address= local_mark=00000ABC local_port=0 proto=FWM service=n"},
 	} {
-		if got := serviceLabels("n", tc.k); strings.Join(got, ",") != strings.Join(tc.want, ",") {
-			t.Errorf("serviceLabels(%v) = %q, want %q", tc.k, got, tc.want)
+		var got []string
+		for _, p := range servicePairs("n", tc.k) {
+			got = append(got, p.GetName()+"="+p.GetValue())
 		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("servicePairs(%v) = %q, want %q", tc.k, got, tc.want)
+		}
+	}
+	// In the order the registry wants, or it copies and sorts each metric's.
+	names := append([]string(nil), backendLabelNames...)
+	sort.Strings(names)
+	if got := []string{lFamily, lLocalAddress, lLocalMark, lLocalPort, lProto, lRemoteAddress, lRemotePort, lService}; !slices.Equal(got, names) {
+		t.Errorf("backend label order %q, want %q", got, names)
 	}
 }
