@@ -100,10 +100,12 @@ type seesawd struct {
 	checks  *healthcheck.Manager
 	node    *vrrp.Node
 	engine  *engine.Engine
+	metrics *exporter
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
-	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult)}
+	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult),
+		metrics: newExporter(log.Named("metrics"))}
 	kernel, err := ipvs.New(nil)
 	switch {
 	case errors.Is(err, ipvs.ErrNoIPVS) && len(cfg.Services) > 0:
@@ -118,7 +120,7 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 	if err := sysctls(cfg); err != nil {
 		log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
-	d.checks = healthcheck.New(nil)
+	d.checks = healthcheck.New(&healthcheck.Config{OnResult: d.metrics.OnResult})
 	insts, groups := cfg.VRRPInstances()
 	d.node, err = vrrp.New(&vrrp.Config{Instances: insts, SyncGroups: groups, Logger: log.Named("vrrp")})
 	if err != nil {
@@ -134,12 +136,14 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 			Logger:      log.Named("engine"),
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
+			OnReconcile: d.metrics.OnReconcile,
 		}, &ecfg)
 		if err != nil {
 			d.close()
 			return nil, err
 		}
 	}
+	d.startMetrics()
 	return d, nil
 }
 
@@ -152,6 +156,7 @@ func (d *seesawd) close() {
 		d.log.Error("shutdown is taking more than 5s", zap.String("goroutines", string(buf[:n])))
 	})
 	defer stuck.Stop()
+	d.metrics.close()
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
@@ -241,6 +246,7 @@ func (d *seesawd) reload(ctx context.Context) reloadResult {
 	start := time.Now()
 	r := d.reloadOnce(ctx)
 	r.Took = time.Since(start)
+	d.metricsReloaded(r)
 	switch r.Outcome {
 	case "applied":
 		d.log.Info("reload applied", zap.String("hash", r.Hash[:12]), zap.Int("services", len(d.cfg.Services)),
