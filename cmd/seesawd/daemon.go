@@ -96,16 +96,15 @@ type seesawd struct {
 	cfg *config.Config
 	// reloads are reload requests from the control socket.
 	reloads chan chan reloadResult
+	metrics *exporter
 	ipvs    *ipvs.Client
 	checks  *healthcheck.Manager
 	node    *vrrp.Node
 	engine  *engine.Engine
-	metrics *exporter
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
-	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult),
-		metrics: newExporter(log.Named("metrics"))}
+	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult)}
 	kernel, err := ipvs.New(nil)
 	switch {
 	case errors.Is(err, ipvs.ErrNoIPVS) && len(cfg.Services) > 0:
@@ -120,6 +119,7 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 	if err := sysctls(cfg); err != nil {
 		log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
+	d.metrics = newExporter(log.Named("metrics"))
 	d.checks = healthcheck.New(&healthcheck.Config{OnResult: d.metrics.OnResult})
 	insts, groups := cfg.VRRPInstances()
 	d.node, err = vrrp.New(&vrrp.Config{Instances: insts, SyncGroups: groups, Logger: log.Named("vrrp")})
@@ -156,13 +156,13 @@ func (d *seesawd) close() {
 		d.log.Error("shutdown is taking more than 5s", zap.String("goroutines", string(buf[:n])))
 	})
 	defer stuck.Stop()
-	d.metrics.close()
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
 	if d.ipvs != nil {
 		_ = d.ipvs.Close()
 	}
+	d.metrics.close()
 	d.log.Debug("closed", zap.Duration("took", time.Since(start)))
 }
 

@@ -121,6 +121,9 @@ func (x *exporter) stop() {
 }
 
 func (x *exporter) close() {
+	if x == nil {
+		return // the daemon failed before it had metrics
+	}
 	x.stop()
 	if x.kernel != nil {
 		_ = x.kernel.Close()
