@@ -329,7 +329,7 @@ func TestIntegrationMetrics(t *testing.T) {
 		// The kernel folds its per-CPU counters every 2 s: wait until it
 		// shows every connection, then until ipvsadm reads the same before
 		// and after the scrape, and compare.
-		e.waitFor("the scrape to match ipvsadm", 20*time.Second, func() bool {
+		e.poll("the scrape to match ipvsadm", 20*time.Second, func() bool {
 			before, cBefore := e.stats(lb1), e.ipvsadmConns(lb1)
 			if before["TCP 192.0.2.100:80"].Conns != requests+2 {
 				last = fmt.Sprintf("ipvsadm shows %d connections, want %d", before["TCP 192.0.2.100:80"].Conns, requests+2)
@@ -381,7 +381,7 @@ func TestIntegrationMetrics(t *testing.T) {
 		e.lab.Backends[2].Halt(8080)
 		e.waitIPVS(lb1, 10*time.Second, natLines[:3], []string{"10.0.1.13:8080"})
 		var f families
-		e.waitFor("the published status to show b3 down", 5*time.Second, func() bool {
+		e.poll("the published status to show b3 down", 5*time.Second, func() bool {
 			f = e.scrape(lb1)
 			v, _ := f.get("seesawd_backend_up", map[string]string{"remote_address": "10.0.1.13"})
 			return v == 0
@@ -424,7 +424,7 @@ func TestIntegrationMetrics(t *testing.T) {
 
 	t.Run("vrrp state follows the VIP", func(t *testing.T) {
 		e := e.in(t)
-		e.waitMaster(lb1, lb2)
+		e.holdsVIP(lb1, lb2)
 		for _, c := range []struct {
 			lb    *lab.LB
 			state float64
@@ -450,7 +450,7 @@ func TestIntegrationMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitFor("lb2 to hold the VIP", 5*time.Second, func() bool { return lb2.HoldsVIP(e.ctx) })
-		e.waitFor("lb2's metrics to say master", 5*time.Second, func() bool {
+		e.poll("lb2's metrics to say master", 5*time.Second, func() bool {
 			v, _ := e.scrape(lb2).get("seesawd_vrrp_state", map[string]string{"iname": "front", "ip_address": lab.VIP.String()})
 			return v == 2
 		})
@@ -460,7 +460,7 @@ func TestIntegrationMetrics(t *testing.T) {
 		if err := lb1.Start(); err != nil {
 			t.Fatal(err)
 		}
-		e.waitMaster(lb1, lb2)
+		e.holdsVIP(lb1, lb2)
 	})
 
 	t.Run("reloads are counted and move the listener", func(t *testing.T) {
@@ -545,6 +545,30 @@ func (e *env) holdConn() net.Conn {
 	}
 	resp.Body.Close()
 	return c
+}
+
+// holdsVIP waits until master alone holds the VIP. What the metrics say is
+// compared with that, not with where the client's ARP cache points.
+func (e *env) holdsVIP(master, other *lab.LB) {
+	e.t.Helper()
+	e.waitFor(master.Name+" alone holds the VIP", 10*time.Second, func() bool {
+		return master.HoldsVIP(e.ctx) && !other.HoldsVIP(e.ctx)
+	})
+}
+
+// poll checks cond every 200 ms until it holds, failing the test after
+// timeout. Scrapes and ipvsadm runs cost CPU in the emulated guest: polled
+// back to back they delay the daemons' VRRP adverts enough for the backup
+// to take over for a moment.
+func (e *env) poll(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // in returns e for the subtest t: its helpers then fail t, not the parent.
