@@ -96,6 +96,7 @@ type seesawd struct {
 	cfg *config.Config
 	// reloads are reload requests from the control socket.
 	reloads chan chan reloadResult
+	metrics *exporter
 	ipvs    *ipvs.Client
 	checks  *healthcheck.Manager
 	node    *vrrp.Node
@@ -120,7 +121,8 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 	if err := sysctls(cfg); err != nil {
 		log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
-	d.checks = healthcheck.New(nil)
+	d.metrics = newExporter(log.Named("metrics"))
+	d.checks = healthcheck.New(&healthcheck.Config{OnResult: d.metrics.OnResult})
 	insts, groups := cfg.VRRPInstances()
 	d.node, err = vrrp.New(&vrrp.Config{Instances: insts, SyncGroups: groups, Logger: log.Named("vrrp")})
 	if err != nil {
@@ -136,12 +138,14 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 			Logger:      log.Named("engine"),
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
+			OnReconcile: d.metrics.OnReconcile,
 		}, &ecfg)
 		if err != nil {
 			d.close()
 			return nil, err
 		}
 	}
+	d.startMetrics()
 	return d, nil
 }
 
@@ -161,6 +165,7 @@ func (d *seesawd) close() {
 	if d.ipvs != nil {
 		_ = d.ipvs.Close()
 	}
+	d.metrics.close()
 	d.log.Debug("closed", zap.Duration("took", time.Since(start)))
 }
 
@@ -245,6 +250,7 @@ func (d *seesawd) reload(ctx context.Context) reloadResult {
 	start := time.Now()
 	r := d.reloadOnce(ctx)
 	r.Took = time.Since(start)
+	d.metricsReloaded(r)
 	switch r.Outcome {
 	case "applied":
 		d.log.Info("reload applied", zap.String("hash", r.Hash[:12]), zap.Int("services", len(d.cfg.Services)),
