@@ -100,6 +100,8 @@ type seesawd struct {
 	checks  *healthcheck.Manager
 	node    *vrrp.Node
 	engine  *engine.Engine
+	// scaleout is BGP and the IPVS sync daemons (bgp.go).
+	scaleout *scaleout
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
@@ -127,14 +129,18 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 	}
 	if d.ipvs != nil {
 		ecfg := cfg.Engine()
-		d.engine, err = engine.New(engine.Options{
+		opts := engine.Options{
 			Kernel:      d.ipvs,
 			Checks:      d.checks,
 			VRRP:        d.node,
 			Logger:      log.Named("engine"),
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
-		}, &ecfg)
+		}
+		err = d.wireScaleout(cfg, &opts)
+		if err == nil {
+			d.engine, err = engine.New(opts, &ecfg)
+		}
 		if err != nil {
 			d.close()
 			return nil, err
@@ -155,6 +161,7 @@ func (d *seesawd) close() {
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
+	d.stopScaleout()
 	if d.ipvs != nil {
 		_ = d.ipvs.Close()
 	}
@@ -166,10 +173,11 @@ func (d *seesawd) close() {
 // reloads until ctx ends.
 func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	started := time.Now()
+	ectx := d.startScaleout(ctx)
 	var engineDone chan error
 	if d.engine != nil {
 		engineDone = make(chan error, 1)
-		go func() { engineDone <- d.engine.Run(ctx) }()
+		go func() { engineDone <- d.engine.Run(ectx) }()
 		select {
 		case <-d.engine.Ready():
 			st := d.engine.Status()
@@ -292,6 +300,7 @@ func (d *seesawd) reloadOnce(ctx context.Context) reloadResult {
 	if err := sysctls(cfg); err != nil {
 		d.log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
+	d.reloadScaleout(ctx, d.cfg, cfg)
 	d.cfg = cfg
 	r.Outcome = "applied"
 	return r

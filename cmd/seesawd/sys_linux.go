@@ -60,7 +60,11 @@ func missingCaps() []string {
 //     the entries expire;
 //   - with through_vip checks, the node accepts packets whose source is one
 //     of its own addresses (net.ipv4.conf.all.accept_local): a check's reply
-//     comes from the VIP, which is local on the master.
+//     comes from the VIP, which is local on the master;
+//   - with mh (Maglev hashing) services, IPVS schedules a TCP or SCTP flow
+//     from any packet, not only its first (net.ipv4.vs.sloppy_tcp and
+//     sloppy_sctp): a flow that ECMP moves to this node mid-connection
+//     reaches the backend mh picks on every node, instead of a reset.
 func sysctls(cfg *config.Config) error {
 	var errs []error
 	set := func(path string) {
@@ -68,9 +72,10 @@ func sysctls(cfg *config.Config) error {
 			errs = append(errs, err)
 		}
 	}
-	udp, through := false, false
+	udp, through, mh := false, false, false
 	for _, s := range cfg.Engine().Services {
 		udp = udp || s.IPVS.Protocol == ipvs.UDP
+		mh = mh || s.IPVS.Scheduler == "mh"
 		for _, b := range s.Backends {
 			through = through || b.ThroughVIP
 		}
@@ -80,6 +85,10 @@ func sysctls(cfg *config.Config) error {
 	}
 	if through {
 		set("/proc/sys/net/ipv4/conf/all/accept_local")
+	}
+	if mh {
+		set("/proc/sys/net/ipv4/vs/sloppy_tcp")
+		set("/proc/sys/net/ipv4/vs/sloppy_sctp")
 	}
 	return errors.Join(errs...)
 }

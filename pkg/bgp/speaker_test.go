@@ -3,7 +3,6 @@ package bgp
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,114 +12,21 @@ import (
 	"github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	bgppkt "github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/seesawd/seesawd/internal/testenv"
+	"github.com/seesawd/seesawd/pkg/bgp/bgptest"
 	"github.com/seesawd/seesawd/pkg/clock"
 )
 
-// router is a second GoBGP on loopback playing the upstream router: it
-// accepts our routes and can send its own.
-type router struct {
-	t    *testing.T
-	srv  *server.BgpServer
-	addr netip.Addr
-	port uint16
+const ourASN = 65001
+
+func newRouter(t *testing.T, addr, neighbor string, peerASN uint32, password string) *bgptest.Router {
+	return bgptest.New(t, addr, neighbor, peerASN, password)
 }
 
-const routerASN, ourASN = 65000, 65001
-
-// newRouter listens on addr (127.0.0.2 or ::1) and expects us from
-// neighbor with AS peerASN; password, when set, must match ours.
-func newRouter(t *testing.T, addr, neighbor string, peerASN uint32, password string) *router {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Skipf("no loopback %s: %v", addr, err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	srv := server.NewBgpServer()
-	go srv.Serve()
-	t.Cleanup(srv.Stop)
-	ctx := context.Background()
-	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: routerASN, RouterId: "192.0.2.254",
-		ListenPort: int32(port), ListenAddresses: []string{addr}}}); err != nil {
-		t.Fatal(err)
-	}
-	a := netip.MustParseAddr(neighbor)
-	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: neighbor, PeerAsn: peerASN, AuthPassword: password},
-		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: 3, KeepaliveInterval: 1}},
-		Transport: &api.Transport{PassiveMode: true},
-		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: familyOf(a), Enabled: true}}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	return &router{t: t, srv: srv, addr: netip.MustParseAddr(addr), port: uint16(port)}
-}
-
-// route is one path in the router's table.
-type route struct {
-	prefix      netip.Prefix
-	nexthop     netip.Addr
-	communities []uint32
-}
-
-func (r *router) routes() []route {
-	var out []route
-	for _, fam := range []bgppkt.Family{bgppkt.RF_IPv4_UC, bgppkt.RF_IPv6_UC} {
-		_ = r.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam},
-			func(nlri bgppkt.NLRI, paths []*apiutil.Path) {
-				for _, p := range paths {
-					rt := route{prefix: netip.MustParsePrefix(nlri.String())}
-					for _, a := range p.Attrs {
-						switch a := a.(type) {
-						case *bgppkt.PathAttributeNextHop:
-							rt.nexthop = a.Value
-						case *bgppkt.PathAttributeMpReachNLRI:
-							rt.nexthop = a.Nexthop
-						case *bgppkt.PathAttributeCommunities:
-							rt.communities = a.Value
-						}
-					}
-					out = append(out, rt)
-				}
-			})
-	}
-	slices.SortFunc(out, func(a, b route) int { return a.prefix.Addr().Compare(b.prefix.Addr()) })
-	return out
-}
-
-func (r *router) waitRoutes(what string, want ...string) {
-	r.t.Helper()
-	testenv.WaitFor(r.t, what, 15*time.Second, func() bool {
-		got := r.routes()
-		if len(got) != len(want) {
-			return false
-		}
-		for i := range got {
-			if got[i].prefix.String() != want[i] {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// originate makes the router send prefix to its peers.
-func (r *router) originate(prefix string) {
-	r.t.Helper()
-	p := paths([]netip.Prefix{netip.MustParsePrefix(prefix)}, nil)
-	p[0].Attrs[1], _ = bgppkt.NewPathAttributeNextHop(r.addr)
-	if _, err := r.srv.AddPath(apiutil.AddPathRequest{Paths: p}); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *router) peer() Peer {
-	return Peer{Address: r.addr, ASN: routerASN, HoldTime: 3 * time.Second, ConnectRetry: time.Second, Port: r.port}
+func peerOf(r *bgptest.Router) Peer {
+	return Peer{Address: r.Addr, ASN: bgptest.ASN, HoldTime: 3 * time.Second, ConnectRetry: time.Second, Port: r.Port}
 }
 
 // run starts a speaker and stops it at cleanup.
@@ -155,14 +61,14 @@ func waitEstablished(t *testing.T, s *Speaker) {
 
 func TestAnnounceAndWithdraw(t *testing.T) {
 	r := newRouter(t, "127.0.0.2", "127.0.0.1", ourASN, "")
-	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r.peer()},
+	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r)},
 		Communities: []uint32{ourASN<<16 | 100}})
 	waitEstablished(t, s)
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("198.51.100.11"), netip.MustParseAddr("2001:db8::10")})
 	// The IPv6 VIP has no IPv6 peer: it is in the table, sent to nobody.
-	r.waitRoutes("both IPv4 VIPs at the router", "198.51.100.10/32", "198.51.100.11/32")
-	got := r.routes()[0]
-	if got.nexthop != netip.MustParseAddr("127.0.0.1") || !slices.Equal(got.communities, []uint32{ourASN<<16 | 100}) {
+	r.WaitPrefixes("both IPv4 VIPs at the router", 15*time.Second, "198.51.100.10/32", "198.51.100.11/32")
+	got := r.Routes()[0]
+	if got.NextHop != netip.MustParseAddr("127.0.0.1") || !slices.Equal(got.Communities, []uint32{ourASN<<16 | 100}) {
 		t.Errorf("route = %+v, want next hop 127.0.0.1 (the session's address) and community 65001:100", got)
 	}
 	testenv.WaitFor(t, "the status to count 2 prefixes sent", 5*time.Second, func() bool {
@@ -170,25 +76,25 @@ func TestAnnounceAndWithdraw(t *testing.T) {
 		return len(st.Announced) == 3 && st.Peers[0].PrefixesSent == 2 && st.Withheld == ""
 	})
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.11")})
-	r.waitRoutes("one VIP withdrawn", "198.51.100.11/32")
+	r.WaitPrefixes("one VIP withdrawn", 15*time.Second, "198.51.100.11/32")
 	s.Announce(nil)
-	r.waitRoutes("every VIP withdrawn")
+	r.WaitPrefixes("every VIP withdrawn", 15*time.Second)
 }
 
 func TestIPv6PeerGetsIPv6VIPs(t *testing.T) {
 	r := newRouter(t, "::1", "::1", ourASN, "")
-	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r.peer()}})
+	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r)}})
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("2001:db8::10")})
-	r.waitRoutes("the IPv6 VIP alone at an IPv6 router", "2001:db8::10/128")
-	if nh := r.routes()[0].nexthop; nh != netip.MustParseAddr("::1") {
+	r.WaitPrefixes("the IPv6 VIP alone at an IPv6 router", 15*time.Second, "2001:db8::10/128")
+	if nh := r.Routes()[0].NextHop; nh != netip.MustParseAddr("::1") {
 		t.Errorf("next hop %v, want ::1", nh)
 	}
 }
 
 func TestRoutesFromPeersAreRejected(t *testing.T) {
 	r := newRouter(t, "127.0.0.2", "127.0.0.1", ourASN, "")
-	r.originate("10.9.0.0/16")
-	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r.peer()}})
+	r.Originate("10.9.0.0/16")
+	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r)}})
 	testenv.WaitFor(t, "the router's route to arrive", 15*time.Second, func() bool {
 		st := s.Status()
 		return len(st.Peers) == 1 && st.Peers[0].PrefixesReceived == 1
@@ -207,12 +113,12 @@ func TestRoutesFromPeersAreRejected(t *testing.T) {
 	}
 	// Our own routes still pass the same policy.
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10")})
-	r.waitRoutes("our VIP at the router beside its own route", "10.9.0.0/16", "198.51.100.10/32")
+	r.WaitPrefixes("our VIP at the router beside its own route", 15*time.Second, "10.9.0.0/16", "198.51.100.10/32")
 }
 
 func TestMD5Password(t *testing.T) {
 	r := newRouter(t, "127.0.0.2", "127.0.0.1", ourASN, "s3cret")
-	p := r.peer()
+	p := peerOf(r)
 	p.Password = "s3cret"
 	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{p}})
 	waitEstablished(t, s)
@@ -223,7 +129,7 @@ func TestMD5Password(t *testing.T) {
 // failure the peer is held down.
 func TestWrongASNBacksOff(t *testing.T) {
 	r := newRouter(t, "127.0.0.2", "127.0.0.1", 65099, "")
-	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r.peer()}})
+	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r)}})
 	start := time.Now()
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10")})
 	if d := time.Since(start); d > 100*time.Millisecond {
@@ -237,8 +143,8 @@ func TestWrongASNBacksOff(t *testing.T) {
 	if p.LastError == "" || p.State == "established" {
 		t.Errorf("peer status = %+v, want a last error and no session", p)
 	}
-	if len(r.routes()) != 0 {
-		t.Errorf("the router has routes: %v", r.routes())
+	if len(r.Routes()) != 0 {
+		t.Errorf("the router has routes: %v", r.Routes())
 	}
 }
 
@@ -247,10 +153,10 @@ func TestWrongASNBacksOff(t *testing.T) {
 func TestLoopStallWithdraws(t *testing.T) {
 	r := newRouter(t, "127.0.0.2", "127.0.0.1", ourASN, "")
 	fake := clock.NewFake(time.Unix(1_000_000, 0))
-	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r.peer()},
+	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r)},
 		LoopTimeout: 3 * time.Second, Clock: fake})
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10")})
-	r.waitRoutes("the VIP announced", "198.51.100.10/32")
+	r.WaitPrefixes("the VIP announced", 15*time.Second, "198.51.100.10/32")
 	fake.Advance(2 * time.Second)
 	s.Ping()
 	fake.Advance(2 * time.Second) // 2s since the last ping: still alive
@@ -258,33 +164,33 @@ func TestLoopStallWithdraws(t *testing.T) {
 		t.Fatalf("withheld %q 2s after a ping", st.Withheld)
 	}
 	fake.Advance(time.Second)
-	r.waitRoutes("the VIP withdrawn after 3s without a ping")
+	r.WaitPrefixes("the VIP withdrawn after 3s without a ping", 15*time.Second)
 	if st := s.Status(); st.Withheld != "engine loop stalled" || len(st.Announced) != 0 {
 		t.Errorf("status = %+v", st)
 	}
 	s.Ping()
-	r.waitRoutes("the VIP back after a ping", "198.51.100.10/32")
+	r.WaitPrefixes("the VIP back after a ping", 15*time.Second, "198.51.100.10/32")
 }
 
 func TestDrain(t *testing.T) {
 	r := newRouter(t, "127.0.0.2", "127.0.0.1", ourASN, "")
-	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r.peer()}})
+	s := run(t, &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r)}})
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10")})
-	r.waitRoutes("the VIP announced", "198.51.100.10/32")
+	r.WaitPrefixes("the VIP announced", 15*time.Second, "198.51.100.10/32")
 	s.SetDrain(true)
-	r.waitRoutes("the VIP withdrawn by the drain")
+	r.WaitPrefixes("the VIP withdrawn by the drain", 15*time.Second)
 	if st := s.Status(); st.Withheld != "drained" || len(st.Requested) != 1 {
 		t.Errorf("status = %+v", st)
 	}
 	s.SetDrain(false)
-	r.waitRoutes("the VIP back", "198.51.100.10/32")
+	r.WaitPrefixes("the VIP back", 15*time.Second, "198.51.100.10/32")
 }
 
 // TestStopWithdrawsFirst: when Run's context ends, the routes are gone
 // from the router by the time Run returns.
 func TestStopWithdrawsFirst(t *testing.T) {
 	r := newRouter(t, "127.0.0.2", "127.0.0.1", ourASN, "")
-	s, err := New(&Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r.peer()},
+	s, err := New(&Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r)},
 		Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -293,14 +199,14 @@ func TestStopWithdrawsFirst(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx) }()
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10")})
-	r.waitRoutes("the VIP announced", "198.51.100.10/32")
+	r.WaitPrefixes("the VIP announced", 15*time.Second, "198.51.100.10/32")
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
 	// The withdrawal (or the session's end) was sent before Run returned;
 	// the router processes it at once.
-	r.waitRoutes("the VIP withdrawn at stop")
+	r.WaitPrefixes("the VIP withdrawn at stop", 15*time.Second)
 	if st := s.Status(); st.Withheld != "stopping" || len(st.Announced) != 0 {
 		t.Errorf("status after stop = %+v", st)
 	}
@@ -309,26 +215,26 @@ func TestStopWithdrawsFirst(t *testing.T) {
 func TestUpdatePeersAndCommunities(t *testing.T) {
 	r1 := newRouter(t, "127.0.0.2", "127.0.0.1", ourASN, "")
 	r2 := newRouter(t, "::1", "::1", ourASN, "")
-	cfg := &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{r1.peer()}}
+	cfg := &Config{ASN: ourASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peerOf(r1)}}
 	s := run(t, cfg)
 	s.Announce([]netip.Addr{netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("2001:db8::10")})
-	r1.waitRoutes("r1 has the IPv4 VIP", "198.51.100.10/32")
+	r1.WaitPrefixes("r1 has the IPv4 VIP", 15*time.Second, "198.51.100.10/32")
 	next := *cfg
-	next.Peers = []Peer{r1.peer(), r2.peer()}
+	next.Peers = []Peer{peerOf(r1), peerOf(r2)}
 	next.Communities = []uint32{ourASN<<16 | 7}
 	if err := s.Update(&next); err != nil {
 		t.Fatal(err)
 	}
-	r2.waitRoutes("r2 added, with the IPv6 VIP", "2001:db8::10/128")
+	r2.WaitPrefixes("r2 added, with the IPv6 VIP", 15*time.Second, "2001:db8::10/128")
 	testenv.WaitFor(t, "r1 to see the new community", 10*time.Second, func() bool {
-		rs := r1.routes()
-		return len(rs) == 1 && slices.Equal(rs[0].communities, []uint32{ourASN<<16 | 7})
+		rs := r1.Routes()
+		return len(rs) == 1 && slices.Equal(rs[0].Communities, []uint32{ourASN<<16 | 7})
 	})
-	next.Peers = []Peer{r2.peer()}
+	next.Peers = []Peer{peerOf(r2)}
 	if err := s.Update(&next); err != nil {
 		t.Fatal(err)
 	}
-	r1.waitRoutes("r1 removed: its session and routes gone")
+	r1.WaitPrefixes("r1 removed: its session and routes gone", 15*time.Second)
 }
 
 func TestConfigErrors(t *testing.T) {
