@@ -71,6 +71,8 @@ type Backend struct {
 	Addr netip.Addr
 	mu   sync.Mutex
 	srvs map[uint16]*http.Server
+	// closers are echo listeners and connections (ServeEcho).
+	closers []io.Closer
 }
 
 // New builds the lab. On error everything built so far is removed.

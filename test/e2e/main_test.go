@@ -4,12 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
-	"time"
 
+	"github.com/seesawd/seesawd/internal/lab"
 	"github.com/seesawd/seesawd/test/vm"
 )
 
@@ -23,7 +21,7 @@ const binEnv = "SEESAW_E2E_SEESAWD"
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if !vm.InGuest() && os.Getenv(binEnv) == "" && !testing.Short() && os.Geteuid() == 0 {
-		bin, err := buildSeesawd()
+		bin, err := lab.BuildSeesawd(filepath.Join(vm.CacheDir(), "e2e"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e:", err)
 			os.Exit(2)
@@ -31,34 +29,4 @@ func TestMain(m *testing.M) {
 		os.Setenv(binEnv, bin)
 	}
 	vm.Main(m)
-}
-
-func buildSeesawd() (string, error) {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	dir := filepath.Join(vm.CacheDir(), "e2e")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	// Binaries of earlier runs: the newest few may be in use by a run in
-	// progress, older ones are not.
-	if old, _ := filepath.Glob(filepath.Join(dir, "seesawd-*")); len(old) > 0 {
-		for _, p := range old {
-			if st, err := os.Stat(p); err == nil && time.Since(st.ModTime()) > time.Hour {
-				os.Remove(p)
-			}
-		}
-	}
-	f, err := os.CreateTemp(dir, "seesawd-")
-	if err != nil {
-		return "", err
-	}
-	f.Close()
-	cmd := exec.Command("go", "build", "-trimpath", "-o", f.Name(), "./cmd/seesawd")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build seesawd: %v\n%s", err, out)
-	}
-	return f.Name(), nil
 }

@@ -1,0 +1,42 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// BuildSeesawd builds the seesawd binary of this module into dir (static,
+// so it runs in the VM guest) and returns its path. The test binaries
+// that drive the lab call it on the host, where the toolchain is fast;
+// binaries older than an hour are removed, newer ones may be in use by a
+// run in progress.
+func BuildSeesawd(dir string) (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if old, _ := filepath.Glob(filepath.Join(dir, "seesawd-*")); len(old) > 0 {
+		for _, p := range old {
+			if st, err := os.Stat(p); err == nil && time.Since(st.ModTime()) > time.Hour {
+				os.Remove(p)
+			}
+		}
+	}
+	f, err := os.CreateTemp(dir, "seesawd-")
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	cmd := exec.Command("go", "build", "-trimpath", "-o", f.Name(), "./cmd/seesawd")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build seesawd: %v\n%s", err, out)
+	}
+	return f.Name(), nil
+}
