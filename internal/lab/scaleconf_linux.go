@@ -15,7 +15,8 @@ func scaleBackends(indent string) string {
 }
 
 func scaleCheck(indent string) string {
-	return fmt.Sprintf("%shealthcheck: { type: tcp, port: %d, interval: 500ms, timeout: 300ms, rise: 1, fall: 1 }\n", indent, CheckPort)
+	// Generous for the emulated VM, where 200 busy flows slow everything.
+	return fmt.Sprintf("%shealthcheck: { type: tcp, port: %d, interval: 1s, timeout: 900ms, rise: 1, fall: 2 }\n", indent, CheckPort)
 }
 
 // AnycastService is the echo service announced by every LB: Maglev

@@ -175,23 +175,34 @@ func (s *ScaleLab) ActiveActive(ctx context.Context, n int, victim *ScaleLB, eve
 	if err := flows.Settle(time.Now(), 10*time.Second); err != nil {
 		return r, err
 	}
+	// A flow is on the LB whose table holds it established; read until
+	// every flow is on exactly one (an entry may lag its first packets).
 	onVictim := map[uint16]bool{}
-	seen := map[uint16]bool{}
-	for _, lb := range s.LBs {
-		ports, err := lb.ClientPorts(ctx, vip, "ESTABLISHED")
-		if err != nil {
-			return r, err
-		}
-		r.PerLB[lb.Name] = len(ports)
-		for p := range ports {
-			seen[p] = true
-			if lb == victim {
-				onVictim[p] = true
+	if _, err := waitCond(ctx, "every flow on one LB", 10*time.Second, func() bool {
+		clear(onVictim)
+		clear(r.PerLB)
+		seen := map[uint16]int{}
+		for _, lb := range s.LBs {
+			ports, err := lb.ClientPorts(ctx, vip, "ESTABLISHED")
+			if err != nil {
+				return false
+			}
+			r.PerLB[lb.Name] = len(ports)
+			for p := range ports {
+				seen[p]++
+				if lb == victim {
+					onVictim[p] = true
+				}
 			}
 		}
-	}
-	if len(seen) != n {
-		return r, fmt.Errorf("lab: the LBs hold %d of the %d flows", len(seen), n)
+		for _, p := range flows.Ports() {
+			if seen[p] != 1 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return r, fmt.Errorf("%w (per LB: %v)", err, r.PerLB)
 	}
 	start := time.Now()
 	switch event {

@@ -31,10 +31,12 @@ func setup(t *testing.T, n int, nat bool) (*lab.ScaleLab, context.Context) {
 		testenv.Skip(t, "%s", why)
 	}
 	ctx := context.Background()
+	start := time.Now()
 	s, err := lab.NewScale(ctx, lab.ScaleConfig{Seesawd: bin, Dir: t.TempDir(), LBs: n, NAT: nat})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("lab with %d LBs built in %v", n, time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, lb := range s.LBs {
