@@ -5,7 +5,12 @@ package lab
 import (
 	"fmt"
 	"strings"
+	"time"
 )
+
+// PassivePreemptDelay is how long a returning master of the active/passive
+// lab waits before it preempts (both seesawd and keepalived).
+const PassivePreemptDelay = 5 * time.Second
 
 // The services the scale-out tests run: an echo service on EchoPort whose
 // TCP checks go to CheckPort, so blocking CheckPort on one LB takes its
@@ -27,9 +32,12 @@ func AnycastService() string {
 		AnycastVIP, EchoPort) + scaleCheck("    ") + scaleBackends("    ")
 }
 
-// PassiveService is the echo service held by the VRRP master, by NAT.
+// PassiveService is the echo service held by the VRRP master, by NAT,
+// round robin: a node that takes over without the connection table drops
+// every established flow (mh with sloppy_tcp would pick the same backend
+// again, hiding what the sync daemon does).
 func PassiveService() string {
-	return fmt.Sprintf("  - name: echo\n    vip: %v\n    port: %d\n    scheduler: mh\n    forward: nat\n", PassiveVIP, EchoPort) +
+	return fmt.Sprintf("  - name: echo\n    vip: %v\n    port: %d\n    scheduler: rr\n    forward: nat\n", PassiveVIP, EchoPort) +
 		scaleCheck("    ") + scaleBackends("    ")
 }
 
@@ -58,12 +66,17 @@ func (lb *ScaleLB) PassiveConfig(priority int, sync bool, services string) strin
 	lb.header(&b)
 	fmt.Fprintf(&b, "ipvs:\n  state_file: %s\n", lb.StatePath)
 	if sync {
-		b.WriteString("  sync: { interface: eth1, sync_id: 51 }\n")
+		// Resend each connection every second: the old master learns
+		// the ones opened while it was away before it preempts.
+		b.WriteString("  sync: { interface: eth1, sync_id: 51, refresh_period: 1s, retries: 1 }\n")
 	}
+	// preempt_delay: a returning master stays backup while the current
+	// one's sync daemon sends it the connections opened meanwhile (each
+	// is resent every 50 packets, sync_threshold).
 	fmt.Fprintf(&b, `vrrp:
-  - { name: passive, interface: eth1, vrid: %d, priority: %d, advert_interval: 300ms,
+  - { name: passive, interface: eth1, vrid: %d, priority: %d, advert_interval: 300ms, preempt_delay: %v,
       virtual_ips: [%v/24, %v/24], garp: { count: 4, interval: 500ms } }
-`, PassiveVRID, priority, PassiveVIP, PassiveGateway)
+`, PassiveVRID, priority, PassivePreemptDelay, PassiveVIP, PassiveGateway)
 	b.WriteString("services:\n" + services)
 	return b.String()
 }
@@ -84,6 +97,7 @@ vrrp_instance PASSIVE {
   virtual_router_id %d
   priority %d
   advert_int 0.3
+  preempt_delay %d
   virtual_ipaddress {
     %v/24 dev eth1
     %v/24 dev eth1
@@ -91,10 +105,10 @@ vrrp_instance PASSIVE {
 }
 virtual_server %v %d {
   delay_loop 1
-  lb_algo mh
+  lb_algo rr
   lb_kind NAT
   protocol TCP
-`, lb.Name, PassiveVRID, priority, PassiveVIP, PassiveGateway, PassiveVIP, EchoPort)
+`, lb.Name, PassiveVRID, priority, int(PassivePreemptDelay/time.Second), PassiveVIP, PassiveGateway, PassiveVIP, EchoPort)
 	for i := range 3 {
 		fmt.Fprintf(&b, "  real_server 10.0.1.%d %d {\n    TCP_CHECK { connect_port %d connect_timeout 1 }\n  }\n", 11+i, EchoPort, CheckPort)
 	}

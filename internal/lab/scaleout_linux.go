@@ -124,15 +124,11 @@ func (s *ScaleLab) netns(ctx context.Context, name string) (*nettopo.Netns, erro
 	return n, nil
 }
 
-// veth joins a's interface aif (address aaddr) to b's bif (baddr).
-func veth(ctx context.Context, a *nettopo.Netns, aif, aaddr string, b *nettopo.Netns, bif, baddr string) error {
-	if _, err := a.IP(ctx, "link", "add", aif, "type", "veth", "peer", "name", bif, "netns", b.Name); err != nil {
-		return err
-	}
-	if err := sh(ctx, a, "ip addr add "+aaddr+" dev "+aif, "ip link set "+aif+" up"); err != nil {
-		return err
-	}
-	return sh(ctx, b, "ip addr add "+baddr+" dev "+bif, "ip link set "+bif+" up")
+// script runs lines in n as one shell command: under emulation each exec
+// costs a good part of a second, and the lab is built in tens of them.
+func script(ctx context.Context, n *nettopo.Netns, lines []string) error {
+	_, err := n.Sh(ctx, "set -e\n"+strings.Join(lines, "\n"))
+	return err
 }
 
 func (s *ScaleLab) build(ctx context.Context) error {
@@ -140,29 +136,12 @@ func (s *ScaleLab) build(ctx context.Context) error {
 	if s.Router, err = s.netns(ctx, "router"); err != nil {
 		return err
 	}
-	if err := sh(ctx, s.Router, "ip link set lo up",
-		// L4 hashing spreads one client's connections over the next hops.
-		"sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.fib_multipath_hash_policy=1"); err != nil {
-		return err
-	}
 	client, err := s.netns(ctx, "client")
 	if err != nil {
 		return err
 	}
 	s.Client = &Node{NS: client}
-	if err := veth(ctx, client, "eth0", ScaleClientIP.String()+"/24", s.Router, "eth0", "203.0.113.1/24"); err != nil {
-		return err
-	}
-	if err := sh(ctx, client, "ip link set lo up", "ip route add default via 203.0.113.1"); err != nil {
-		return err
-	}
 	if s.Back, err = s.netns(ctx, "back"); err != nil {
-		return err
-	}
-	if err := sh(ctx, s.Back, "ip link add br0 type bridge mcast_snooping 0 stp_state 0", "ip link set br0 up"); err != nil {
-		return err
-	}
-	if err := attach(ctx, s.Back, s.Router, "router", "eth9", RouterBackIP.String()+"/24", ""); err != nil {
 		return err
 	}
 	for n := 1; n <= s.cfg.LBs; n++ {
@@ -173,37 +152,81 @@ func (s *ScaleLab) build(ctx context.Context) error {
 		if lb.NS, err = s.netns(ctx, name); err != nil {
 			return err
 		}
-		if err := veth(ctx, s.Router, fmt.Sprintf("eth%d", n), lbLink(n, 254).String()+"/24", lb.NS, "eth0", lb.Link.String()+"/24"); err != nil {
+		s.LBs = append(s.LBs, lb)
+	}
+	for i := range 3 {
+		b := &Backend{Name: fmt.Sprintf("b%d", i+1), Addr: netip.AddrFrom4([4]byte{10, 0, 1, byte(11 + i)}), srvs: map[uint16]*http.Server{}}
+		if b.NS, err = s.netns(ctx, b.Name); err != nil {
 			return err
 		}
-		if err := attach(ctx, s.Back, lb.NS, name, "eth1", lb.Back.String()+"/24", fmt.Sprintf("02:5e:00:00:01:%02x", n)); err != nil {
-			return err
+		s.Backends = append(s.Backends, b)
+	}
+
+	// The router's links: to the client and to each LB.
+	router := []string{
+		"ip link add eth0 type veth peer name eth0 netns " + client.Name,
+		"ip addr add 203.0.113.1/24 dev eth0", "ip link set eth0 up",
+		// L4 hashing spreads one client's connections over the next hops.
+		"sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.fib_multipath_hash_policy=1",
+	}
+	for _, lb := range s.LBs {
+		dev := fmt.Sprintf("eth%d", lb.N)
+		router = append(router, "ip link add "+dev+" type veth peer name eth0 netns "+lb.NS.Name,
+			"ip addr add "+lbLink(lb.N, 254).String()+"/24 dev "+dev, "ip link set "+dev+" up")
+	}
+	// The back bridge: a port for the router, each LB and each backend.
+	back := []string{"ip link add br0 type bridge mcast_snooping 0 stp_state 0", "ip link set br0 up"}
+	port := func(name string, peer *nettopo.Netns, ifname, mac string) {
+		cmd := "ip link add " + name + " type veth peer name " + ifname + " netns " + peer.Name
+		if mac != "" {
+			cmd += " address " + mac
 		}
+		back = append(back, cmd, "ip link set "+name+" master br0 up")
+	}
+	port("router", s.Router, "eth9", "")
+	for _, lb := range s.LBs {
+		port(lb.Name, lb.NS, "eth1", fmt.Sprintf("02:5e:00:00:01:%02x", lb.N))
+	}
+	for i, b := range s.Backends {
+		port(b.Name, b.NS, "eth0", fmt.Sprintf("02:5e:00:00:02:%02x", i+1))
+	}
+	if err := script(ctx, s.Router, router); err != nil {
+		return err
+	}
+	if err := script(ctx, s.Back, back); err != nil {
+		return err
+	}
+	if err := script(ctx, s.Router, []string{"ip addr add " + RouterBackIP.String() + "/24 dev eth9", "ip link set eth9 up"}); err != nil {
+		return err
+	}
+	if err := script(ctx, client, []string{"ip addr add " + ScaleClientIP.String() + "/24 dev eth0", "ip link set eth0 up",
+		"ip route add default via 203.0.113.1"}); err != nil {
+		return err
+	}
+	for _, lb := range s.LBs {
 		// The anycast VIP is local to every LB (IPVS serves local
 		// addresses); its replies to the client go through the router.
-		if err := sh(ctx, lb.NS, "ip link set lo up", "ip addr add "+AnycastVIP.String()+"/32 dev lo",
-			"ip route add default via "+lbLink(n, 254).String(),
-			"sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0"); err != nil {
+		if err := script(ctx, lb.NS, []string{
+			"ip addr add " + lb.Link.String() + "/24 dev eth0", "ip link set eth0 up",
+			"ip addr add " + lb.Back.String() + "/24 dev eth1", "ip link set eth1 up",
+			"ip addr add " + AnycastVIP.String() + "/32 dev lo",
+			"ip route add default via " + lbLink(lb.N, 254).String(),
+			"sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0",
+		}); err != nil {
 			return err
 		}
-		s.LBs = append(s.LBs, lb)
 	}
 	gw := RouterBackIP
 	if s.cfg.NAT {
 		gw = PassiveGateway
 	}
-	for i := range 3 {
-		name := fmt.Sprintf("b%d", i+1)
-		b := &Backend{Name: name, Addr: netip.AddrFrom4([4]byte{10, 0, 1, byte(11 + i)}), srvs: map[uint16]*http.Server{}}
-		if b.NS, err = s.netns(ctx, name); err != nil {
-			return err
-		}
-		if err := attach(ctx, s.Back, b.NS, name, "eth0", b.Addr.String()+"/24", fmt.Sprintf("02:5e:00:00:02:%02x", i+1)); err != nil {
-			return err
-		}
-		if err := sh(ctx, b.NS, "ip link set lo up", "ip route add default via "+gw.String(),
-			"ip addr add "+AnycastVIP.String()+"/32 dev lo",
-			"sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0"); err != nil {
+	for _, b := range s.Backends {
+		// Direct routing: the VIP on loopback, never answered for on the wire.
+		if err := script(ctx, b.NS, []string{
+			"ip addr add " + b.Addr.String() + "/24 dev eth0", "ip link set eth0 up",
+			"ip addr add " + AnycastVIP.String() + "/32 dev lo", "ip route add default via " + gw.String(),
+			"sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0",
+		}); err != nil {
 			return err
 		}
 		for _, p := range []uint16{EchoPort, CheckPort} {
@@ -211,7 +234,6 @@ func (s *ScaleLab) build(ctx context.Context) error {
 				return err
 			}
 		}
-		s.Backends = append(s.Backends, b)
 	}
 	return nil
 }

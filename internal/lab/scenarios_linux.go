@@ -273,10 +273,14 @@ func (lb *ScaleLB) HoldsPassiveVIP(ctx context.Context) bool {
 
 // SyncResult is what a failover and a failback did to long-lived NAT flows.
 type SyncResult struct {
-	Total int
+	// Total flows were opened through the master; During more through the
+	// backup while it was master, which the old master must learn to keep
+	// them at the failback.
+	Total, During int
 	// Synced is how many of the flows the backup held before the cut.
 	Synced int
-	// Failover and Failback count the flows unbroken after each.
+	// Failover counts the Total flows unbroken after it, Failback all the
+	// flows (Total and During) unbroken after it.
 	Failover, Failback int
 	// Takeover is the time from the cut to the backup holding the VIP,
 	// Retake from the restore to the master holding it alone again.
@@ -302,9 +306,9 @@ func waitCond(ctx context.Context, what string, timeout time.Duration, cond func
 
 // FailoverFailback opens n NAT flows to PassiveVIP through master, waits
 // until backup's connection table has them (sync), cuts master's links,
-// lets backup take over, restores master, lets it preempt, and counts the
-// flows that survived each step.
-func (s *ScaleLab) FailoverFailback(ctx context.Context, n int, master, backup *ScaleLB) (SyncResult, error) {
+// lets backup take over, opens during more flows through it, restores
+// master, lets it preempt, and counts the flows that survived each step.
+func (s *ScaleLab) FailoverFailback(ctx context.Context, n, during int, master, backup *ScaleLB) (SyncResult, error) {
 	var r SyncResult
 	if _, err := waitCond(ctx, master.Name+" alone holds the VIP", 30*time.Second, func() bool {
 		return master.HoldsPassiveVIP(ctx) && !backup.HoldsPassiveVIP(ctx)
@@ -338,6 +342,15 @@ func (s *ScaleLab) FailoverFailback(ctx context.Context, n int, master, backup *
 		return r, err
 	}
 	r.Failover, _ = flows.Count(nil)
+	more, err := s.Client.OpenFlows(ctx, vip, during, 100*time.Millisecond)
+	if err != nil {
+		return r, err
+	}
+	defer more.Close()
+	r.During = during
+	if err := more.Settle(time.Now(), 10*time.Second); err != nil {
+		return r, err
+	}
 	restored := time.Now()
 	if err := master.Restore(ctx); err != nil {
 		return r, err
@@ -349,12 +362,15 @@ func (s *ScaleLab) FailoverFailback(ctx context.Context, n int, master, backup *
 		return r, err
 	}
 	r.Retake = back.Sub(restored)
-	if err := flows.Settle(back, 2*StallLimit); err != nil {
-		return r, err
+	for _, f := range []*Flows{flows, more} {
+		if err := f.Settle(back, 2*StallLimit); err != nil {
+			return r, err
+		}
+		alive, _ := f.Count(nil)
+		r.Failback += alive
+		r.MaxStall = max(r.MaxStall, f.MaxStall())
+		r.Errors = append(r.Errors, f.Errors(3)...)
 	}
-	r.Failback, _ = flows.Count(nil)
-	r.MaxStall = flows.MaxStall()
-	r.Errors = flows.Errors(5)
 	return r, nil
 }
 

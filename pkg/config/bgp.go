@@ -76,6 +76,15 @@ type Sync struct {
 	Group string `mapstructure:"group"`
 	Port  int    `mapstructure:"port"`
 	TTL   int    `mapstructure:"ttl"`
+	// RefreshPeriod, when set, resends every connection at most this
+	// often while it carries packets (net.ipv4.vs.sync_refresh_period,
+	// with sync_threshold "3 0"), instead of the kernel's every 50th
+	// packet: a node coming back learns the connections opened while it
+	// was away within it, whatever their packet rate.
+	RefreshPeriod time.Duration `mapstructure:"refresh_period"`
+	// Retries resends each refresh that many times more, 0-3
+	// (net.ipv4.vs.sync_retries), against lost sync datagrams.
+	Retries int `mapstructure:"retries"`
 }
 
 // Defaults of the bgp section.
@@ -220,6 +229,14 @@ func (c *Config) validateSync(v *validator) {
 	}
 	if s.TTL < 0 || s.TTL > 255 {
 		v.bad("ipvs.sync.ttl", "%d out of range 1-255 (0: 1)", s.TTL)
+	}
+	if s.RefreshPeriod < 0 || s.RefreshPeriod%time.Second != 0 {
+		v.bad("ipvs.sync.refresh_period", "%v is not a whole number of seconds (0: every 50th packet)", s.RefreshPeriod)
+	}
+	if s.Retries < 0 || s.Retries > 3 {
+		v.bad("ipvs.sync.retries", "%d out of range 0-3", s.Retries)
+	} else if s.Retries > 0 && s.RefreshPeriod == 0 {
+		v.bad("ipvs.sync.retries", "needs refresh_period: the kernel retries within a refresh period")
 	}
 	for i := range c.Services {
 		es := &c.Services[i].engine

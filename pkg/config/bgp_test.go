@@ -32,7 +32,7 @@ const anycastService = `services:
 `
 
 func TestBGP(t *testing.T) {
-	c, err := Parse([]byte(bgpSection + "ipvs: { sync: { interface: eth1, sync_id: 51 } }\n" + anycastService))
+	c, err := Parse([]byte(bgpSection + "ipvs: { sync: { interface: eth1, sync_id: 51, refresh_period: 2s, retries: 1 } }\n" + anycastService))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +59,9 @@ func TestBGP(t *testing.T) {
 	// VRRP instance holds it, and mh with dr is what active-active needs.
 	if len(c.Warnings) != 0 {
 		t.Errorf("warnings: %v", c.Warnings)
+	}
+	if c.IPVS.Sync.RefreshPeriod != 2*time.Second || c.IPVS.Sync.Retries != 1 {
+		t.Errorf("sync = %+v", c.IPVS.Sync)
 	}
 	want := []ipvs.Daemon{{State: ipvs.Master, Interface: "eth1", SyncID: 51}, {State: ipvs.Backup, Interface: "eth1", SyncID: 51}}
 	if diff := cmp.Diff(want, c.IPVS.Sync.Daemons(), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
@@ -131,6 +134,8 @@ func TestBGPErrors(t *testing.T) {
 		{"sync without interface", "ipvs: { sync: { sync_id: 1 } }\n", []string{"ipvs.sync.interface: required"}},
 		{"sync id", "ipvs: { sync: { interface: eth1, sync_id: 256 } }\n", []string{"ipvs.sync.sync_id: 256 out of range 0-255"}},
 		{"sync group", "ipvs: { sync: { interface: eth1, group: 10.0.0.1 } }\n", []string{`ipvs.sync.group: "10.0.0.1" is not a multicast address`}},
+		{"sync refresh", "ipvs: { sync: { interface: eth1, refresh_period: 1500ms } }\n", []string{"ipvs.sync.refresh_period: 1.5s is not a whole number of seconds"}},
+		{"sync retries alone", "ipvs: { sync: { interface: eth1, retries: 2 } }\n", []string{"ipvs.sync.retries: needs refresh_period"}},
 		{"sync with a cross-family tunnel", "ipvs: { sync: { interface: eth1 } }\n" + svcYAML("    forward: tunnel\n    backends: [{ address: \"2001:db8::1\" }]\n"),
 			[]string{"services[0].backends[0].address: 2001:db8::1 is not of the service's family: the kernel refuses a sync daemon"}},
 	}
