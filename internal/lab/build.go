@@ -1,13 +1,36 @@
 package lab
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
+
+	"github.com/seesawd/seesawd/test/vm"
 )
+
+// Main is the TestMain of a package whose tests run the seesawd binary in
+// the VM lab: on the host (as root, not -short) it builds seesawd into the
+// lab's cache under sub, where the guest sees it at the same path, and
+// passes its path in the environment variable env (the vm package carries
+// SEESAW_* variables into the guest); then vm.Main runs the tests, the
+// TestIntegration* ones in the VM.
+func Main(m *testing.M, env, sub string) {
+	flag.Parse()
+	if !vm.InGuest() && os.Getenv(env) == "" && !testing.Short() && os.Geteuid() == 0 {
+		bin, err := BuildSeesawd(filepath.Join(vm.CacheDir(), sub))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, sub+":", err)
+			os.Exit(2)
+		}
+		os.Setenv(env, bin)
+	}
+	vm.Main(m)
+}
 
 // BuildSeesawd builds the seesawd binary of this module into dir (static,
 // so it runs in the VM guest) and returns its path. The test binaries

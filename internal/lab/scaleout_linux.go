@@ -5,8 +5,6 @@ package lab
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/seesawd/seesawd/internal/nettopo"
@@ -82,10 +79,8 @@ type ScaleLB struct {
 	Back       netip.Addr // on the back bridge
 	ConfigPath string
 	StatePath  string
-	LogPath    string
 	lab        *ScaleLab
-	proc       *nettopo.Process
-	log        *os.File
+	daemon
 }
 
 // NewScale builds the scale-out lab and starts the router's FRR. On error
@@ -94,11 +89,7 @@ func NewScale(ctx context.Context, cfg ScaleConfig) (*ScaleLab, error) {
 	if why := HaveFRR(); why != "" {
 		return nil, errors.New("lab: " + why)
 	}
-	if cfg.Prefix == "" {
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		cfg.Prefix = "sl" + hex.EncodeToString(b[:])
-	}
+	cfg.Prefix = prefixOr(cfg.Prefix, "sl")
 	if cfg.LBs == 0 {
 		cfg.LBs = 2
 	}
@@ -148,7 +139,7 @@ func (s *ScaleLab) build(ctx context.Context) error {
 		name := fmt.Sprintf("lb%d", n)
 		lb := &ScaleLB{N: n, Name: name, Link: lbLink(n, 1), Back: netip.AddrFrom4([4]byte{10, 0, 1, byte(n)}), lab: s,
 			ConfigPath: filepath.Join(s.cfg.Dir, name+".conf"), StatePath: filepath.Join(s.cfg.Dir, name+"-state.json"),
-			LogPath: filepath.Join(s.cfg.Dir, name+".log")}
+			daemon: daemon{name: name, LogPath: filepath.Join(s.cfg.Dir, name+".log")}}
 		if lb.NS, err = s.netns(ctx, name); err != nil {
 			return err
 		}
@@ -315,10 +306,7 @@ func waitFile(ctx context.Context, path string, timeout time.Duration) error {
 // Close stops every daemon and server and deletes the namespaces.
 func (s *ScaleLab) Close() error {
 	for _, lb := range s.LBs {
-		lb.Kill()
-		if lb.log != nil {
-			lb.log.Close()
-		}
+		lb.close()
 	}
 	for _, p := range s.frr {
 		p.Kill()
@@ -429,63 +417,18 @@ func (n *Node) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) 
 
 // Start runs the LB's seesawd on its configuration file, appending to LogPath.
 func (lb *ScaleLB) Start() error {
-	return lb.StartProgram("seesawd "+lb.Name, lb.lab.cfg.Seesawd, "--config", lb.ConfigPath)
+	return lb.start(lb.NS, "seesawd "+lb.Name, lb.lab.cfg.Seesawd, "--config", lb.ConfigPath)
 }
 
 // StartProgram runs any program in the LB (keepalived, say) as its daemon,
 // its output appended to LogPath.
 func (lb *ScaleLB) StartProgram(label, bin string, args ...string) error {
-	if lb.proc != nil && !lb.proc.Exited() {
-		return fmt.Errorf("lab: %s already runs a daemon", lb.Name)
-	}
-	f, err := os.OpenFile(lb.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if lb.log != nil {
-		lb.log.Close()
-	}
-	lb.log = f
-	p, err := lb.NS.StartTo(f, label, bin, args...)
-	if err != nil {
-		return err
-	}
-	lb.proc = p
-	return nil
+	return lb.start(lb.NS, label, bin, args...)
 }
 
 // WriteConfig writes the LB's configuration file.
 func (lb *ScaleLB) WriteConfig(text string) error {
 	return os.WriteFile(lb.ConfigPath, []byte(text), 0o644)
-}
-
-// Kill kills the LB's daemon with SIGKILL; IPVS stays in its kernel.
-func (lb *ScaleLB) Kill() {
-	if lb.proc != nil {
-		lb.proc.Kill()
-	}
-}
-
-// Signal sends sig to the LB's daemon.
-func (lb *ScaleLB) Signal(sig syscall.Signal) error {
-	if lb.proc == nil {
-		return fmt.Errorf("lab: %s runs no daemon", lb.Name)
-	}
-	return lb.proc.Signal(sig)
-}
-
-// Stop stops the daemon with SIGTERM, waiting at most grace.
-func (lb *ScaleLB) Stop(grace time.Duration) error {
-	if lb.proc == nil {
-		return nil
-	}
-	return lb.proc.Stop(grace)
-}
-
-// Log returns what the LB's daemons logged so far.
-func (lb *ScaleLB) Log() string {
-	b, _ := os.ReadFile(lb.LogPath)
-	return string(b)
 }
 
 // Cut takes the LB off its link to the router (the router sees its port

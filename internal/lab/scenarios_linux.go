@@ -256,7 +256,7 @@ func (s *ScaleLab) Recover(ctx context.Context, victim *ScaleLB, event string) e
 	if err != nil {
 		return err
 	}
-	if victim.proc == nil || victim.proc.Exited() {
+	if !victim.Running() {
 		if err := victim.Start(); err != nil {
 			return err
 		}

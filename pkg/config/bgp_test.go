@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -141,26 +140,7 @@ func TestBGPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.yaml))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Parse error = %v, want *Error", err)
-			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, p.String())
-				if p.Line == 0 {
-					t.Errorf("problem %q has no line", p)
-				}
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("problems:\n%s\nwant %d: %q", strings.Join(got, "\n"), len(tt.want), tt.want)
-			}
-			for i, w := range tt.want {
-				if !strings.HasPrefix(got[i], w) {
-					t.Errorf("problem %d = %q, want prefix %q", i, got[i], w)
-				}
-			}
+			wantProblems(t, tt.yaml, tt.want, func(Problem) bool { return true })
 		})
 	}
 }
