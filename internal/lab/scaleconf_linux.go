@@ -21,7 +21,7 @@ func scaleBackends(indent string) string {
 
 func scaleCheck(indent string) string {
 	// Generous for the emulated VM, where 200 busy flows slow everything.
-	return fmt.Sprintf("%shealthcheck: { type: tcp, port: %d, interval: 1s, timeout: 900ms, rise: 1, fall: 2 }\n", indent, CheckPort)
+	return fmt.Sprintf("%shealthcheck: { type: tcp, port: %d, interval: 1s, timeout: 900ms, rise: 1, fall: 3 }\n", indent, CheckPort)
 }
 
 // AnycastService is the echo service announced by every LB: Maglev

@@ -469,13 +469,14 @@ func (lb *ScaleLB) Ipvsadm(ctx context.Context, args ...string) (string, error) 
 }
 
 // ClientPorts returns the client ports of the LB's IPVS connection entries
-// for vip:port in state (ESTABLISHED, say).
-func (lb *ScaleLB) ClientPorts(ctx context.Context, vip netip.AddrPort, state string) (map[uint16]bool, error) {
+// for vip:port in state (ESTABLISHED, say), each with the time left on its
+// timer: the entry that saw the flow's last packet has the most.
+func (lb *ScaleLB) ClientPorts(ctx context.Context, vip netip.AddrPort, state string) (map[uint16]time.Duration, error) {
 	out, err := lb.Ipvsadm(ctx, "-Lnc")
 	if err != nil {
 		return nil, err
 	}
-	ports := map[uint16]bool{}
+	ports := map[uint16]time.Duration{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		// TCP 14:59  ESTABLISHED 203.0.113.10:41234 198.51.100.10:9000 10.0.1.11:9000
@@ -483,9 +484,15 @@ func (lb *ScaleLB) ClientPorts(ctx context.Context, vip netip.AddrPort, state st
 		if len(f) < 6 || f[2] != state || f[4] != vip.String() {
 			continue
 		}
-		if ap, err := netip.ParseAddrPort(f[3]); err == nil {
-			ports[ap.Port()] = true
+		ap, err := netip.ParseAddrPort(f[3])
+		if err != nil {
+			continue
 		}
+		var m, sec int
+		if _, err := fmt.Sscanf(f[1], "%d:%d", &m, &sec); err != nil {
+			continue
+		}
+		ports[ap.Port()] = time.Duration(m)*time.Minute + time.Duration(sec)*time.Second
 	}
 	return ports, nil
 }

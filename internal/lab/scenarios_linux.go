@@ -175,29 +175,34 @@ func (s *ScaleLab) ActiveActive(ctx context.Context, n int, victim *ScaleLB, eve
 	if err := flows.Settle(time.Now(), 10*time.Second); err != nil {
 		return r, err
 	}
-	// A flow is on the LB whose table holds it established; read until
-	// every flow is on exactly one (an entry may lag its first packets).
+	// A flow is on the LB whose entry for it has the most time left: the
+	// one that saw its last packet (a flow ECMP moved while the router's
+	// set changed has an older entry on its first LB).
 	onVictim := map[uint16]bool{}
-	if _, err := waitCond(ctx, "every flow on one LB", 10*time.Second, func() bool {
+	if _, err := waitCond(ctx, "every flow in an LB's table", 10*time.Second, func() bool {
 		clear(onVictim)
 		clear(r.PerLB)
-		seen := map[uint16]int{}
+		best := map[uint16]time.Duration{}
+		owner := map[uint16]*ScaleLB{}
 		for _, lb := range s.LBs {
 			ports, err := lb.ClientPorts(ctx, vip, "ESTABLISHED")
 			if err != nil {
 				return false
 			}
-			r.PerLB[lb.Name] = len(ports)
-			for p := range ports {
-				seen[p]++
-				if lb == victim {
-					onVictim[p] = true
+			for p, left := range ports {
+				if _, seen := owner[p]; !seen || left > best[p] {
+					best[p], owner[p] = left, lb
 				}
 			}
 		}
 		for _, p := range flows.Ports() {
-			if seen[p] != 1 {
+			lb := owner[p]
+			if lb == nil {
 				return false
+			}
+			r.PerLB[lb.Name]++
+			if lb == victim {
+				onVictim[p] = true
 			}
 		}
 		return true
@@ -326,7 +331,7 @@ func (s *ScaleLab) FailoverFailback(ctx context.Context, n, during int, master, 
 	// every so many: wait (bounded) for the backup to hold every flow.
 	_, _ = waitCond(ctx, backup.Name+" to hold every flow", 15*time.Second, func() bool {
 		ports, err := backup.ClientPorts(ctx, vip, "ESTABLISHED")
-		r.Synced = len(ports)
+		r.Synced = min(len(ports), n)
 		return err == nil && len(ports) >= n
 	})
 	cut := time.Now()

@@ -285,6 +285,15 @@ func (c *Config) validateAnnounce(v *validator, p string, s *Service) bool {
 		v.bad(p+".announce", "bgp needs a bgp section (asn and peers)")
 		return false
 	}
+	if a, err := netip.ParseAddr(s.VIP); err == nil {
+		same := false
+		for _, p := range c.BGP.Peers {
+			same = same || p.Addr.IsValid() && p.Addr.Is4() == a.Unmap().Is4()
+		}
+		if !same {
+			v.warn(p+".announce", "no bgp peer of the VIP's family: %v is announced to nobody (each VIP goes to the peers of its family)", a)
+		}
+	}
 	// Every node announcing the VIP takes a share of its flows by ECMP,
 	// and a flow moves between nodes when the ECMP set changes.
 	if s.Scheduler != "mh" {

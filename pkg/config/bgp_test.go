@@ -95,6 +95,17 @@ func TestAnnounceWarnsOfWhatBreaksActiveActive(t *testing.T) {
 	}
 }
 
+func TestAnnounceWarnsOfAFamilyWithoutPeers(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(bgpSection, `    - { address: "2001:db8::fe", asn: 65000, port: 1179, multihop: 2 }
+`, "", 1) + strings.NewReplacer("198.51.100.10", "2001:db8::10", "10.0.1.10", "\"2001:db8:1::10\"").Replace(anycastService)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || c.Warnings[0].Path != "services[0].announce" || !strings.Contains(c.Warnings[0].Msg, "announced to nobody") {
+		t.Errorf("warnings = %v", c.Warnings)
+	}
+}
+
 func TestBGPErrors(t *testing.T) {
 	peer := "  peers: [{ address: 192.0.2.254, asn: 65000 }]\n"
 	tests := []struct {
