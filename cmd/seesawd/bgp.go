@@ -115,20 +115,22 @@ func (d *seesawd) startScaleout(ctx context.Context) context.Context {
 	}
 	so.mu.Lock()
 	so.ctx = ctx
-	sp := so.speaker
-	var done <-chan struct{}
-	if sp != nil {
-		so.run(sp)
-		done = sp.Done()
+	if so.speaker != nil {
+		so.run(so.speaker)
 	}
 	so.mu.Unlock()
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer cancel()
 		<-ctx.Done()
-		if done == nil {
+		// The speaker of the moment: a reload may have added one.
+		so.mu.Lock()
+		sp := so.speaker
+		so.mu.Unlock()
+		if sp == nil {
 			return
 		}
+		done := sp.Done()
 		// Run withdraws and returns on ctx; wait for it, but never let a
 		// stuck speaker keep the engine from stopping.
 		t := time.NewTimer(5 * time.Second)

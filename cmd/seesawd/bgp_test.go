@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func newRig(t *testing.T, yaml string) *daemonRig {
 	if err := d.wireScaleout(cfg, &opts); err != nil {
 		t.Fatal(err)
 	}
-	if opts.LoopPing != cfg.BGP.LoopTimeout/3 {
+	if cfg.BGP != nil && opts.LoopPing != cfg.BGP.LoopTimeout/3 {
 		t.Errorf("loop ping %v, want a third of loop_timeout %v", opts.LoopPing, cfg.BGP.LoopTimeout)
 	}
 	ecfg := cfg.Engine()
@@ -206,5 +207,37 @@ func TestSyncDaemonsMasterAndBackup(t *testing.T) {
 	rig.d.stopScaleout()
 	if got, err := rig.d.ipvs.Daemons(ctx); err != nil || len(got) != 0 {
 		t.Errorf("after stop: %+v, %v", got, err)
+	}
+}
+
+// TestReloadAddsAndRemovesBGP: a bgp section added by a reload starts a
+// speaker with what the engine already announces; removed, it withdraws.
+func TestReloadAddsAndRemovesBGP(t *testing.T) {
+	r := bgptest.New(t, "127.0.0.2", "127.0.0.1", 65001, "")
+	full := scaleoutYAML(r, 1)
+	// The same services without announcing: no bgp section.
+	plain := full[strings.Index(full, "ipvs:"):]
+	plain = strings.Replace(plain, "    announce: bgp\n", "", 1)
+	rig := newRig(t, plain)
+	ctx := context.Background()
+	withBGP, err := config.Parse([]byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecfg := withBGP.Engine()
+	if err := rig.d.engine.Reload(ctx, &ecfg); err != nil {
+		t.Fatal(err)
+	}
+	rig.d.reloadScaleout(ctx, rig.d.cfg, withBGP)
+	rig.d.cfg = withBGP
+	r.WaitPrefixes("the VIP announced by the speaker a reload started", 15*time.Second, "198.51.100.10/32")
+	without, err := config.Parse([]byte(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig.d.reloadScaleout(ctx, rig.d.cfg, without)
+	r.WaitPrefixes("the VIP withdrawn with the bgp section", 10*time.Second)
+	if st := rig.d.bgpStatus(); st.Enabled {
+		t.Errorf("bgp status after removal: %+v", st)
 	}
 }
