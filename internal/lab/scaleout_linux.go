@@ -251,7 +251,11 @@ func (s *ScaleLab) startFRR(ctx context.Context) error {
 			lbLink(lb.N, 1), LBASN, lbLink(lb.N, 1), lbLink(lb.N, 1), lbLink(lb.N, 1))
 	}
 	b.WriteString(" address-family ipv4 unicast\n  maximum-paths 16\n exit-address-family\n")
-	files := map[string]string{"zebra.conf": "hostname router\n", "bgpd.conf": b.String()}
+	// Classic multipath routes, not kernel nexthop objects: the kernel
+	// drops the objects of a device that goes down, and zebra 8.4 then
+	// left an LB out of the ECMP route after its link came back (seen in
+	// the link cut test).
+	files := map[string]string{"zebra.conf": "hostname router\nno zebra nexthop kernel enable\n", "bgpd.conf": b.String()}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(s.frrDir, name), []byte(text), 0o644); err != nil {
 			return fmt.Errorf("lab: %w", err)

@@ -45,8 +45,10 @@ func setup(t *testing.T, n int, nat bool) (*lab.ScaleLab, context.Context) {
 					t.Logf("%s ipvsadm -Ln:\n%s", lb.Name, out)
 				}
 			}
-			if out, err := s.Vtysh(ctx, "show bgp summary"); err == nil {
-				t.Logf("router: show bgp summary:\n%s", out)
+			for _, cmd := range []string{"show bgp summary", "show bgp ipv4 unicast 198.51.100.10", "show interface brief", "show ip route"} {
+				if out, err := s.Vtysh(ctx, cmd); err == nil {
+					t.Logf("router: %s:\n%s", cmd, out)
+				}
 			}
 			t.Logf("FRR log:\n%s", tail(s.FRRLog(), 30))
 		}
@@ -160,6 +162,25 @@ func TestIntegrationBGPAnycast(t *testing.T) {
 		if _, err := s.WaitNexthops(ctx, lab.AnycastVIP, s.LBs, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
+	})
+
+	t.Run("link cut and restored: the LB leaves and rejoins", func(t *testing.T) {
+		if err := lb2.Cut(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WaitNexthops(ctx, lab.AnycastVIP, []*lab.ScaleLB{lb1, lb3}, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		restored := time.Now()
+		if err := s.Recover(ctx, lb2, lab.EventCut); err != nil {
+			for _, line := range strings.Split(lb2.Log(), "\n") {
+				if strings.Contains(line, `"logger":"bgp`) {
+					t.Log(line)
+				}
+			}
+			t.Fatal(err)
+		}
+		t.Logf("lb2 back in the ECMP set %v after its links came back", time.Since(restored).Round(time.Millisecond))
 	})
 
 	t.Run("SIGTERM withdraws before IPVS", func(t *testing.T) {
