@@ -13,7 +13,7 @@ RACE ?= -race
 TESTFLAGS ?=
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-unit deps vm-prepare lint fmt fuzz bench bench-ipvs bench-healthcheck bench-vrrp bench-engine demo clean
+.PHONY: all build test test-unit deps vm-prepare lint fmt fuzz bench bench-ipvs bench-healthcheck bench-vrrp bench-engine bench-scaleout demo clean
 
 all: build
 
@@ -64,7 +64,7 @@ fuzz:
 	  done; \
 	done
 
-bench: bench-ipvs bench-healthcheck bench-vrrp bench-engine
+bench: bench-ipvs bench-healthcheck bench-vrrp bench-engine bench-scaleout
 
 ## bench-ipvs: pkg/ipvs vs moby/ipvs, cloudflare/ipvs and ipvsadm -R in the VM lab.
 bench-ipvs: vm-prepare
@@ -82,6 +82,11 @@ bench-vrrp: deps
 bench-engine: vm-prepare build
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/engine-bench ./test/bench/engine
 	$(BIN)/engine-bench -seesawd $(BIN)/seesawd
+
+## bench-scaleout: BGP withdrawal, ECMP after an LB's death, connection sync vs keepalived (VM lab with FRR).
+bench-scaleout: vm-prepare build
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/scaleout-bench ./test/bench/scaleout
+	$(BIN)/scaleout-bench -seesawd $(BIN)/seesawd $(SCALEOUT_FLAGS)
 
 ## demo: seesawd as a load balancer, narrated, in the VM lab (client, two LBs, three backends).
 demo: deps vm-prepare build

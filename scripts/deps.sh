@@ -18,6 +18,8 @@ check cpio cpio
 check depmod kmod
 check gzip gzip
 check sysctl procps
+# The scale-out tests' router: FRR's zebra and bgpd (test/scaleout).
+[ -x /usr/lib/frr/bgpd ] && [ -x /usr/lib/frr/zebra ] || missing="$missing frr"
 # go test -race needs cgo: a C compiler and libc's headers.
 check gcc gcc
 [ -e /usr/include/stdlib.h ] || missing="$missing libc6-dev"

@@ -102,6 +102,8 @@ type seesawd struct {
 	node    *vrrp.Node
 	engine  *engine.Engine
 	ctl     *controller
+	// scaleout is BGP and the IPVS sync daemons (bgp.go).
+	scaleout *scaleout
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
@@ -131,7 +133,7 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 	}
 	if d.ipvs != nil {
 		ecfg := cfg.Engine()
-		d.engine, err = engine.New(engine.Options{
+		opts := engine.Options{
 			Kernel:      d.ipvs,
 			Checks:      d.checks,
 			VRRP:        d.node,
@@ -139,7 +141,11 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
 			OnReconcile: d.metrics.OnReconcile,
-		}, &ecfg)
+		}
+		err = d.wireScaleout(cfg, &opts)
+		if err == nil {
+			d.engine, err = engine.New(opts, &ecfg)
+		}
 		if err != nil {
 			d.close()
 			return nil, err
@@ -162,6 +168,7 @@ func (d *seesawd) close() {
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
+	d.stopScaleout()
 	if d.ipvs != nil {
 		_ = d.ipvs.Close()
 	}
@@ -175,10 +182,11 @@ func (d *seesawd) close() {
 func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	started := time.Now()
 	d.ctl.start()
+	ectx := d.startScaleout(ctx)
 	var engineDone chan error
 	if d.engine != nil {
 		engineDone = make(chan error, 1)
-		go func() { engineDone <- d.engine.Run(ctx) }()
+		go func() { engineDone <- d.engine.Run(ectx) }()
 		select {
 		case <-d.engine.Ready():
 			st := d.engine.Status()
@@ -302,6 +310,7 @@ func (d *seesawd) reloadOnce(ctx context.Context) reloadResult {
 	if err := sysctls(cfg); err != nil {
 		d.log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
+	d.reloadScaleout(ctx, d.cfg, cfg)
 	d.cfg = cfg
 	d.ctl.setConfig(cfg)
 	r.Outcome = "applied"
