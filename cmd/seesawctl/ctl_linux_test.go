@@ -19,15 +19,30 @@ import (
 
 // fakeDaemon answers with exampleStatus and records drains.
 type fakeDaemon struct {
-	mu     sync.Mutex
-	drains []string
-	reload control.ReloadResult
+	mu          sync.Mutex
+	drains      []string
+	reload      control.ReloadResult
+	nodeDrained bool
 }
 
 func (f *fakeDaemon) Status(ctx context.Context) (*control.Status, error) {
 	st := exampleStatus()
 	st.Services[0].Backends[2].Drained = "config"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st.NodeDrained = f.nodeDrained
+	if st.BGP != nil {
+		st.BGP.NodeDrained = f.nodeDrained
+	}
 	return st, nil
+}
+
+func (f *fakeDaemon) DrainNode(ctx context.Context, on bool) (*control.NodeDrainResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	changed := f.nodeDrained != on
+	f.nodeDrained = on
+	return &control.NodeDrainResult{Drained: on, Changed: changed, BGP: true}, nil
 }
 
 func (f *fakeDaemon) Drain(ctx context.Context, service string, backend netip.AddrPort, on bool) error {
@@ -167,5 +182,34 @@ func TestNotRunning(t *testing.T) {
 	t.Setenv(socketEnv, sock)
 	if _, _, errs := seesawctl(t, "status"); !strings.Contains(errs, "no socket at "+sock) {
 		t.Errorf("$%s not used: %q", socketEnv, errs)
+	}
+}
+
+func TestNodeDrainCommands(t *testing.T) {
+	d := &fakeDaemon{}
+	sock := daemon(t, d)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"drain-node"}, "node drained: every BGP route withdrawn, IPVS keeps serving established flows (undo: seesawctl undrain-node)\n"},
+		{[]string{"drain-node"}, "the node was drained already\n"},
+		{[]string{"undrain-node"}, "node undrained: the VIPs of the services that are up are announced again\n"},
+		{[]string{"undrain-node"}, "the node was not drained\n"},
+	} {
+		code, out, errs := seesawctl(t, append(tc.args, "--socket", sock)...)
+		if code != 0 || out != tc.want {
+			t.Errorf("%v: exit %d, %q (stderr %q), want %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+	if _, err := d.DrainNode(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := seesawctl(t, "status", "--socket", sock)
+	if code != 0 || !strings.Contains(out, "node drained (seesawctl drain-node)") {
+		t.Errorf("status of a drained node: exit %d\n%s", code, out)
+	}
+	if code, _, _ := seesawctl(t, "drain-node", "web", "--socket", sock); code != 1 {
+		t.Errorf("drain-node with an argument: exit %d, want 1", code)
 	}
 }

@@ -139,6 +139,9 @@ func writeHeader(w io.Writer, st *control.Status, color bool) {
 		hash = hash[:12]
 	}
 	fmt.Fprintf(w, "config %s (%s), loaded %s ago\n", st.Config.Path, hash, since(st.Time, st.Config.Loaded))
+	if st.NodeDrained {
+		fmt.Fprintln(w, "node drained (seesawctl drain-node): BGP routes withdrawn, IPVS serving established flows")
+	}
 	var notes table
 	if !st.Ready {
 		notes.row(state("starting"), txt("the kernel's services are not programmed yet"))

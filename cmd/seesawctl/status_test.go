@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -185,5 +186,38 @@ func TestHuman(t *testing.T) {
 func TestDefaultSocket(t *testing.T) {
 	if control.DefaultSocket != config.DefaultControlSocket {
 		t.Errorf("control.DefaultSocket %q, config.DefaultControlSocket %q", control.DefaultSocket, config.DefaultControlSocket)
+	}
+}
+
+func TestWriteBGP(t *testing.T) {
+	st := exampleStatus()
+	if got := render(func(w *bytes.Buffer) { writeBGP(w, st, false) }); got != "BGP is not configured on this node (no bgp section)\n" {
+		t.Errorf("without BGP:\n%s", got)
+	}
+	vip := netip.MustParseAddr("198.51.100.10")
+	st.BGP = &control.BGP{Enabled: true, ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.1"),
+		Peers: []control.BGPPeer{
+			{Address: netip.MustParseAddr("192.0.2.254"), ASN: 65000, State: "established", Uptime: control.Duration(90 * time.Second), PrefixesSent: 1},
+			{Address: netip.MustParseAddr("2001:db8::fe"), ASN: 65000, State: "active", Flaps: 3, LastError: "hold timer expired"},
+		},
+		Announced: []netip.Prefix{netip.PrefixFrom(vip, 32)}, Requested: []netip.Addr{vip, netip.MustParseAddr("198.51.100.11")},
+		SyncDaemons: []string{"master on eth1, sync_id 51", "backup on eth1, sync_id 51"}}
+	want := `BGP AS 65001, router-id 192.0.2.1
+
+PEER          AS     STATE        SINCE  SENT  FLAPS  LAST ERROR
+192.0.2.254   65000  established  1m30s  1     0      -
+2001:db8::fe  65000  active       -      0     3      hold timer expired
+
+announced: 198.51.100.10/32
+services up: 198.51.100.10, 198.51.100.11
+connection sync: master on eth1, sync_id 51; backup on eth1, sync_id 51
+`
+	if got := render(func(w *bytes.Buffer) { writeBGP(w, st, false) }); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	st.BGP.NodeDrained, st.BGP.Announced = true, nil
+	if got := render(func(w *bytes.Buffer) { writeBGP(w, st, false) }); !strings.Contains(got, "node drained (seesawctl drain-node): every route withdrawn") ||
+		!strings.Contains(got, "announced: none") {
+		t.Errorf("drained:\n%s", got)
 	}
 }

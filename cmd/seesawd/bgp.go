@@ -16,6 +16,7 @@ import (
 
 	"github.com/seesawd/seesawd/pkg/bgp"
 	"github.com/seesawd/seesawd/pkg/config"
+	"github.com/seesawd/seesawd/pkg/control"
 	"github.com/seesawd/seesawd/pkg/engine"
 	"github.com/seesawd/seesawd/pkg/ipvs"
 )
@@ -334,44 +335,10 @@ func (d *seesawd) stopScaleout() {
 	}
 }
 
-// BGPStatus is what `seesawctl bgp` shows.
-type BGPStatus struct {
-	// Enabled is false without a bgp section; the rest is then empty.
-	Enabled  bool           `json:"enabled"`
-	ASN      uint32         `json:"asn,omitempty"`
-	RouterID netip.Addr     `json:"router_id,omitzero"`
-	Peers    []BGPPeerState `json:"peers,omitempty"`
-	// Announced are the prefixes sent to every established peer of their family.
-	Announced []netip.Prefix `json:"announced"`
-	// Requested are the VIPs whose services are up; Withheld says why they
-	// are not announced ("drained" by bgp.drain, "engine loop stalled",
-	// "stopping"); NodeDrained is seesawctl drain-node's run-time drain,
-	// under which the engine requests nothing.
-	Requested   []netip.Addr `json:"requested"`
-	Withheld    string       `json:"withheld,omitempty"`
-	NodeDrained bool         `json:"node_drained"`
-	// SyncDaemons are the IPVS sync daemons started, "master"/"backup" on an interface.
-	SyncDaemons []string `json:"sync_daemons,omitempty"`
-}
-
-// BGPPeerState is one session.
-type BGPPeerState struct {
-	Address netip.Addr `json:"address"`
-	ASN     uint32     `json:"asn"`
-	State   string     `json:"state"`
-	// Uptime is how long the session has been in State.
-	Uptime           time.Duration `json:"uptime"`
-	PrefixesSent     uint64        `json:"prefixes_sent"`
-	PrefixesReceived uint64        `json:"prefixes_received_rejected"`
-	Flaps            int           `json:"flaps"`
-	LastError        string        `json:"last_error,omitempty"`
-	RetryAt          time.Time     `json:"retry_at,omitzero"`
-}
-
 // bgpStatus returns the BGP snapshot for seesawctl bgp; it never blocks on
 // the engine or the network.
-func (d *seesawd) bgpStatus() BGPStatus {
-	var out BGPStatus
+func (d *seesawd) bgpStatus() control.BGP {
+	var out control.BGP
 	if d.engine != nil {
 		out.NodeDrained = d.engine.Status().NodeDrained
 	}
@@ -392,7 +359,7 @@ func (d *seesawd) bgpStatus() BGPStatus {
 	out.Enabled, out.ASN, out.RouterID = true, st.ASN, st.RouterID
 	out.Announced, out.Requested, out.Withheld = st.Announced, st.Requested, st.Withheld
 	for _, p := range st.Peers {
-		out.Peers = append(out.Peers, BGPPeerState{Address: p.Address, ASN: p.ASN, State: p.State, Uptime: st.Time.Sub(p.Since),
+		out.Peers = append(out.Peers, control.BGPPeer{Address: p.Address, ASN: p.ASN, State: p.State, Uptime: control.Duration(st.Time.Sub(p.Since)),
 			PrefixesSent: p.PrefixesSent, PrefixesReceived: p.PrefixesReceived, Flaps: p.Flaps, LastError: p.LastError,
 			RetryAt: p.HeldUntil})
 	}
@@ -402,9 +369,9 @@ func (d *seesawd) bgpStatus() BGPStatus {
 // drainNode is seesawctl drain-node: every announcement withdrawn (on) or
 // restored, IPVS untouched so established flows keep being served. It
 // survives restarts (the engine's state file).
-func (d *seesawd) drainNode(ctx context.Context, on bool) error {
+func (d *seesawd) drainNode(ctx context.Context, on bool) (changed bool, err error) {
 	if d.engine == nil {
-		return errors.New("no IPVS engine runs: nothing is announced")
+		return false, errors.New("no IPVS engine runs: nothing is announced")
 	}
 	return d.engine.DrainNode(ctx, on)
 }

@@ -148,7 +148,7 @@ func TestDrainNodeAndConfigDrain(t *testing.T) {
 	rig := newRig(t, scaleoutYAML(r, 1))
 	r.WaitPrefixes("the VIP announced", 15*time.Second, "198.51.100.10/32")
 	ctx := context.Background()
-	if err := rig.d.drainNode(ctx, true); err != nil {
+	if _, err := rig.d.drainNode(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	r.WaitPrefixes("the VIP withdrawn by drain-node", 5*time.Second)
@@ -160,7 +160,7 @@ func TestDrainNodeAndConfigDrain(t *testing.T) {
 	if got := rig.k.State(); len(got) != 1 || len(got[0].Destinations) != 1 {
 		t.Errorf("kernel after drain-node: %+v", got)
 	}
-	if err := rig.d.drainNode(ctx, false); err != nil {
+	if _, err := rig.d.drainNode(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	r.WaitPrefixes("the VIP back", 5*time.Second, "198.51.100.10/32")

@@ -105,6 +105,9 @@ func (c *controller) Status(ctx context.Context) (*control.Status, error) {
 	if checks, err := c.d.checks.Snapshot(ctx); err == nil {
 		src.Checks = checks
 	}
+	if b := c.d.bgpStatus(); b.Enabled || len(b.SyncDaemons) > 0 || b.NodeDrained {
+		src.BGP = &b
+	}
 	return control.BuildStatus(src), nil
 }
 
@@ -134,6 +137,21 @@ func (c *controller) Drain(ctx context.Context, service string, backend netip.Ad
 		return errStarting
 	}
 	return c.d.engine.Drain(ctx, service, backend, on)
+}
+
+// DrainNode implements control.Daemon.
+func (c *controller) DrainNode(ctx context.Context, on bool) (*control.NodeDrainResult, error) {
+	switch {
+	case c.d.engine == nil:
+		return nil, control.Errorf(control.CodeUnavailable, "", "this node runs no services (VRRP only: the kernel has no IPVS), so it announces nothing")
+	case !c.ready():
+		return nil, errStarting
+	}
+	changed, err := c.d.drainNode(ctx, on)
+	if err != nil {
+		return nil, err
+	}
+	return &control.NodeDrainResult{Drained: on, Changed: changed, BGP: c.d.bgpStatus().Enabled}, nil
 }
 
 // Reload implements control.Daemon.

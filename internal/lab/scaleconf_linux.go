@@ -4,6 +4,7 @@ package lab
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -43,8 +44,11 @@ func PassiveService() string {
 
 func (lb *ScaleLB) header(b *strings.Builder) {
 	fmt.Fprintf(b, "node: { name: %s }\nlog: { level: debug, format: json }\n", lb.Name)
-	fmt.Fprintf(b, "metrics: { listen: \"\" }\ncontrol: { socket: %s/%s.sock }\n", lb.lab.cfg.Dir, lb.Name)
+	fmt.Fprintf(b, "metrics: { listen: \"\" }\ncontrol: { socket: %s }\n", lb.ControlSocket())
 }
+
+// ControlSocket is the path of the LB's seesawctl socket.
+func (lb *ScaleLB) ControlSocket() string { return filepath.Join(lb.lab.cfg.Dir, lb.Name+".sock") }
 
 // AnycastConfig is the LB's seesawd configuration announcing services
 // (a YAML list) to the router over BGP, with short timers.

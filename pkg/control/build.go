@@ -34,6 +34,9 @@ type Sources struct {
 	// Checks are the health checks' states (healthcheck.Manager.Snapshot),
 	// found by the engine's check IDs.
 	Checks []healthcheck.Status
+	// BGP is the speaker's and the sync daemons' snapshot, nil when
+	// neither is configured.
+	BGP *BGP
 }
 
 // BuildStatus assembles a Status.
@@ -44,12 +47,14 @@ func BuildStatus(src Sources) *Status {
 		IPVS:     src.Engine != nil,
 		VRRP:     []Instance{},
 		Services: []Service{},
+		BGP:      src.BGP,
 	}
 	st.VRRP = buildInstances(src)
 	if src.Engine == nil {
 		return st
 	}
 	es := src.Engine
+	st.NodeDrained = es.NodeDrained
 	last := es.Last
 	st.Reconcile = Reconcile{Reason: last.Reason, Errors: last.Errors, Took: Duration(last.Duration),
 		LastSuccess: es.LastSuccess, LastError: es.LastError}

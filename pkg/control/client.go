@@ -62,6 +62,20 @@ func (c *Client) Reload(ctx context.Context) (*ReloadResult, error) {
 	return &res, nil
 }
 
+// DrainNode drains (on) or undrains the node: BGP withdraws every route
+// while IPVS keeps serving established flows.
+func (c *Client) DrainNode(ctx context.Context, on bool) (*NodeDrainResult, error) {
+	op := OpUndrainNode
+	if on {
+		op = OpDrainNode
+	}
+	var res NodeDrainResult
+	if err := c.Do(ctx, Request{Op: op}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // SocketPath returns the path the client dials.
 func (c *Client) SocketPath() string {
 	if c.Path == "" {

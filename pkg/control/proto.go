@@ -21,6 +21,10 @@ const (
 	OpDrain   = "drain"
 	OpUndrain = "undrain"
 	OpReload  = "reload"
+	// OpDrainNode and OpUndrainNode set and clear the node's drain: every
+	// BGP announcement withdrawn, IPVS untouched.
+	OpDrainNode   = "drain-node"
+	OpUndrainNode = "undrain-node"
 )
 
 // Limits on what either side reads: a request is a few names, a response

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type Daemon interface {
 	Drain(ctx context.Context, service string, backend netip.AddrPort, on bool) error
 	// Reload runs the SIGHUP path and returns its outcome.
 	Reload(ctx context.Context) (*ReloadResult, error)
+	// DrainNode sets (on) or clears the node's drain: BGP withdraws every
+	// route, IPVS keeps serving.
+	DrainNode(ctx context.Context, on bool) (*NodeDrainResult, error)
 }
 
 // ServerConfig configures a Server. The zero value (or nil) is usable.
@@ -213,8 +217,17 @@ func (s *Server) do(peer Peer, req Request) (any, error) {
 		defer cancel()
 		s.log.Info("reload requested over the control socket", peerFields(peer)...)
 		return s.d.Reload(ctx)
+	case OpDrainNode, OpUndrainNode:
+		ctx, cancel := context.WithTimeout(s.ctx, drainTimeout)
+		defer cancel()
+		res, err := s.d.DrainNode(ctx, req.Op == OpDrainNode)
+		if err == nil && res.Changed {
+			s.log.Info(req.Op+" requested over the control socket", peerFields(peer)...)
+		}
+		return res, err
 	}
-	return nil, Errorf(CodeBadRequest, "", "unknown op %q (ops: %s, %s, %s, %s)", req.Op, OpStatus, OpDrain, OpUndrain, OpReload)
+	return nil, Errorf(CodeBadRequest, "", "unknown op %q (ops: %s)", req.Op,
+		strings.Join([]string{OpStatus, OpDrain, OpUndrain, OpReload, OpDrainNode, OpUndrainNode}, ", "))
 }
 
 // drain resolves the backend in the current status and sets or clears

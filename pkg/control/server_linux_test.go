@@ -122,6 +122,14 @@ func (f *fakeDaemon) Drain(ctx context.Context, service string, backend netip.Ad
 	return nil
 }
 
+func (f *fakeDaemon) DrainNode(ctx context.Context, on bool) (*NodeDrainResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	changed := f.st.NodeDrained != on
+	f.st.NodeDrained = on
+	return &NodeDrainResult{Drained: on, Changed: changed, BGP: true}, nil
+}
+
 func (f *fakeDaemon) Reload(ctx context.Context) (*ReloadResult, error) {
 	f.mu.Lock()
 	f.reloads++
@@ -226,6 +234,16 @@ func TestServerOps(t *testing.T) {
 	r, err := c.Reload(ctx)
 	if err != nil || r.Outcome != ReloadRefused || len(r.Problems) != 1 || !r.Failed() {
 		t.Errorf("Reload = %+v, %v", r, err)
+	}
+
+	if nd, err := c.DrainNode(ctx, true); err != nil || *nd != (NodeDrainResult{Drained: true, Changed: true, BGP: true}) {
+		t.Errorf("DrainNode = %+v, %v", nd, err)
+	}
+	if st, err := c.Status(ctx); err != nil || !st.NodeDrained {
+		t.Errorf("Status after DrainNode: node_drained %v, %v", st != nil && st.NodeDrained, err)
+	}
+	if nd, err := c.DrainNode(ctx, false); err != nil || *nd != (NodeDrainResult{Drained: false, Changed: true, BGP: true}) {
+		t.Errorf("UndrainNode = %+v, %v", nd, err)
 	}
 
 	d.mu.Lock()

@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -29,6 +30,11 @@ type Status struct {
 	// from the kernel ("tcp 192.0.2.100:80").
 	Leaving   []string  `json:"leaving,omitempty"`
 	Reconcile Reconcile `json:"reconcile"`
+	// NodeDrained is seesawctl drain-node's drain: every BGP announcement
+	// withdrawn, IPVS still serving established flows.
+	NodeDrained bool `json:"node_drained"`
+	// BGP is the speaker and the sync daemons (nil when neither runs).
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // ConfigInfo says which configuration runs.
@@ -203,6 +209,9 @@ func (r *ReloadResult) Failed() bool {
 // "1.5ms", "3m12s".
 type Duration time.Duration
 
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
@@ -214,4 +223,55 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// BGP is the node's BGP speaker and connection sync: what `seesawctl bgp`
+// shows.
+type BGP struct {
+	// Enabled is false without a bgp section; the speaker fields are then
+	// empty (SyncDaemons may not be).
+	Enabled  bool       `json:"enabled"`
+	ASN      uint32     `json:"asn,omitempty"`
+	RouterID netip.Addr `json:"router_id,omitzero"`
+	Peers    []BGPPeer  `json:"peers,omitempty"`
+	// Announced are the prefixes sent to every established peer of their
+	// family.
+	Announced []netip.Prefix `json:"announced"`
+	// Requested are the VIPs whose services are up; Withheld says why they
+	// are not announced ("drained" by bgp.drain, "engine loop stalled",
+	// "stopping"); NodeDrained is seesawctl drain-node's run-time drain,
+	// under which the engine requests nothing.
+	Requested   []netip.Addr `json:"requested"`
+	Withheld    string       `json:"withheld,omitempty"`
+	NodeDrained bool         `json:"node_drained"`
+	// SyncDaemons are the IPVS sync daemons started: "master on eth1,
+	// sync_id 51".
+	SyncDaemons []string `json:"sync_daemons,omitempty"`
+}
+
+// BGPPeer is one BGP session.
+type BGPPeer struct {
+	Address netip.Addr `json:"address"`
+	ASN     uint32     `json:"asn"`
+	// State is the session's FSM state ("established", "active", ...).
+	State string `json:"state"`
+	// Uptime is how long the session has been in State.
+	Uptime           Duration `json:"uptime"`
+	PrefixesSent     uint64   `json:"prefixes_sent"`
+	PrefixesReceived uint64   `json:"prefixes_received_rejected"`
+	Flaps            int      `json:"flaps"`
+	LastError        string   `json:"last_error,omitempty"`
+	// RetryAt is when a session held back after errors is tried again.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+}
+
+// NodeDrainResult answers "drain-node" and "undrain-node".
+type NodeDrainResult struct {
+	// Drained is the node's drain after the request; Changed is false
+	// when it was so already.
+	Drained bool `json:"drained"`
+	Changed bool `json:"changed"`
+	// BGP is false on a node without a bgp section: the drain is kept
+	// (and survives restarts) but there is nothing to withdraw.
+	BGP bool `json:"bgp"`
 }

@@ -10,8 +10,11 @@ import (
 // VM guest.
 const binEnv = "SEESAW_SCALEOUT_SEESAWD"
 
-// TestMain builds seesawd on the host, where the Go toolchain is fast, then
+// ctlEnv carries the seesawctl binary the same way.
+const ctlEnv = "SEESAW_SCALEOUT_SEESAWCTL"
+
+// TestMain builds seesawd and seesawctl on the host, where the Go toolchain is fast, then
 // runs the tests: the TestIntegration* ones in the VM.
 func TestMain(m *testing.M) {
-	lab.Main(m, "scaleout", map[string]string{binEnv: "seesawd"})
+	lab.Main(m, "scaleout", map[string]string{binEnv: "seesawd", ctlEnv: "seesawctl"})
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -162,6 +163,50 @@ func TestIntegrationBGPAnycast(t *testing.T) {
 		if _, err := s.WaitNexthops(ctx, lab.AnycastVIP, s.LBs, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
+	})
+
+	t.Run("seesawctl drain-node withdraws, IPVS keeps serving", func(t *testing.T) {
+		ctl := os.Getenv(ctlEnv)
+		if ctl == "" {
+			testenv.Skip(t, "no seesawctl binary (%s): the host builds it before booting the VM", ctlEnv)
+		}
+		run := func(args ...string) string {
+			t.Helper()
+			out, err := exec.CommandContext(ctx, ctl, append([]string{"--socket", lb3.ControlSocket()}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("seesawctl %v: %v\n%s", args, err, out)
+			}
+			return string(out)
+		}
+		if out := run("drain-node"); !strings.Contains(out, "node drained: every BGP route withdrawn") {
+			t.Errorf("seesawctl drain-node said:\n%s", out)
+		}
+		if _, err := s.WaitNexthops(ctx, lab.AnycastVIP, []*lab.ScaleLB{lb1, lb2}, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Announced   []string `json:"announced"`
+			NodeDrained bool     `json:"node_drained"`
+			Peers       []struct {
+				State string `json:"state"`
+			} `json:"peers"`
+		}
+		if err := json.Unmarshal([]byte(run("bgp", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if !st.NodeDrained || len(st.Announced) != 0 || len(st.Peers) != 1 || st.Peers[0].State != "established" {
+			t.Errorf("seesawctl bgp --json while drained: %+v, want drained, nothing announced, the session up", st)
+		}
+		if out, err := lb3.Ipvsadm(ctx, "-Ln"); err != nil || !strings.Contains(out, "198.51.100.10:9000") {
+			t.Errorf("lb3's IPVS while drained (%v):\n%s", err, out)
+		}
+		if out := run("undrain-node"); !strings.Contains(out, "node undrained") {
+			t.Errorf("seesawctl undrain-node said:\n%s", out)
+		}
+		if _, err := s.WaitNexthops(ctx, lab.AnycastVIP, s.LBs, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("seesawctl bgp:\n%s", run("bgp"))
 	})
 
 	t.Run("link cut and restored: the LB leaves and rejoins", func(t *testing.T) {
