@@ -65,6 +65,7 @@ func serve(path string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	context.AfterFunc(ctx, d.notify.stopping)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -100,10 +101,11 @@ type seesawd struct {
 	checks  *healthcheck.Manager
 	node    *vrrp.Node
 	engine  *engine.Engine
+	notify  *notifier
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
-	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult)}
+	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult), notify: newNotifier(log)}
 	kernel, err := ipvs.New(nil)
 	switch {
 	case errors.Is(err, ipvs.ErrNoIPVS) && len(cfg.Services) > 0:
@@ -134,6 +136,8 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 			Logger:      log.Named("engine"),
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
+			OnLoop:      d.notify.ping,
+			LoopPing:    d.notify.loopPing(),
 		}, &ecfg)
 		if err != nil {
 			d.close()
@@ -181,9 +185,17 @@ func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	vrrpDone := make(chan error, 1)
 	go func() { vrrpDone <- d.node.Run(ctx) }()
+	d.notify.ready(servingStatus(d.cfg))
+	var watchdog <-chan time.Time
+	if t := d.notify.ticker(d.engine == nil); t != nil {
+		defer t.Stop()
+		watchdog = t.C
+	}
 	var engineErr error
 	for {
 		select {
+		case <-watchdog:
+			d.notify.ping()
 		case <-hup:
 			d.reload(ctx)
 		case res := <-d.reloads:
@@ -239,8 +251,10 @@ func (d *seesawd) requestReload(ctx context.Context) (reloadResult, error) {
 // one a component refuses, changes nothing.
 func (d *seesawd) reload(ctx context.Context) reloadResult {
 	start := time.Now()
+	d.notify.reloading()
 	r := d.reloadOnce(ctx)
 	r.Took = time.Since(start)
+	d.notify.reloaded(r, servingStatus(d.cfg))
 	switch r.Outcome {
 	case "applied":
 		d.log.Info("reload applied", zap.String("hash", r.Hash[:12]), zap.Int("services", len(d.cfg.Services)),
