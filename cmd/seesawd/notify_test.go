@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 
+	"github.com/seesawd/seesawd/internal/sdnotifytest"
 	"github.com/seesawd/seesawd/pkg/clock"
 	"github.com/seesawd/seesawd/pkg/config"
 	"github.com/seesawd/seesawd/pkg/engine"
@@ -25,93 +22,22 @@ import (
 	"github.com/seesawd/seesawd/pkg/ipvs/ipvstest"
 )
 
-// fakeSystemd is the receiving end of NOTIFY_SOCKET: a unixgram socket, as
-// systemd's /run/systemd/notify is.
-type fakeSystemd struct {
-	conn *net.UnixConn
-}
-
-// listenNotify points NOTIFY_SOCKET at a fresh socket; watchdog, when
-// non-zero, is announced as systemd does (WATCHDOG_USEC, WATCHDOG_PID).
-func listenNotify(t *testing.T, watchdog time.Duration) *fakeSystemd {
+// listenNotify points this process's NOTIFY_SOCKET at a fresh socket;
+// watchdog, when non-zero, is announced as systemd does (WATCHDOG_USEC,
+// WATCHDOG_PID).
+func listenNotify(t *testing.T, watchdog time.Duration) *sdnotifytest.Socket {
 	t.Helper()
-	// Short: a socket path has at most 107 bytes, and t.TempDir's carry the test's name.
-	dir, err := os.MkdirTemp("", "sdn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
+	sd := sdnotifytest.Listen(t)
 	t.Setenv("WATCHDOG_USEC", "")
 	t.Setenv("WATCHDOG_PID", "")
+	for _, kv := range sd.Env(watchdog) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	if watchdog > 0 {
-		t.Setenv("WATCHDOG_USEC", strconv.FormatInt(watchdog.Microseconds(), 10))
 		t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	}
-	return &fakeSystemd{conn: conn}
-}
-
-// next returns the next datagram, waiting at most d; ok is false when none came.
-func (f *fakeSystemd) next(t *testing.T, d time.Duration) (msg string, ok bool) {
-	t.Helper()
-	if err := f.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64*1024)
-	n, err := f.conn.Read(buf)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return "", false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(buf[:n]), true
-}
-
-// queued returns the datagrams already sent. The notifier writes before it
-// returns, so after a call they are all in the socket's buffer.
-func (f *fakeSystemd) queued(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for {
-		m, ok := f.next(t, time.Millisecond)
-		if !ok {
-			return out
-		}
-		out = append(out, m)
-	}
-}
-
-// fields parses a datagram as systemd does: KEY=value lines.
-func fields(t *testing.T, msg string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSuffix(msg, "\n"), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("datagram line %q is not KEY=value (datagram %q)", line, msg)
-		}
-		if _, dup := out[k]; dup {
-			t.Fatalf("datagram sets %s twice: %q", k, msg)
-		}
-		out[k] = v
-	}
-	return out
-}
-
-func monotonicUsec(t *testing.T) uint64 {
-	t.Helper()
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		t.Fatal(err)
-	}
-	return uint64(ts.Nano() / 1000)
+	return sd
 }
 
 // TestNotifyProtocol drives the notifier through a start, a refused reload,
@@ -124,30 +50,23 @@ func TestNotifyProtocol(t *testing.T) {
 	}
 
 	n.ready("serving 1 service(s), 0 VRRP instance(s)")
-	before := monotonicUsec(t)
+	before := sdnotifytest.MonotonicUsec(t)
 	n.reloading()
-	after := monotonicUsec(t)
 	n.reloaded(reloadResult{Outcome: "refused", Problems: []string{"seesawd.yaml:3: services[0].port: 0 out of range 1-65535"}},
 		"serving 1 service(s), 0 VRRP instance(s)")
 	n.ping()
 	n.stopping()
 
-	got := sd.queued(t)
+	got := sd.Queued(t)
 	if len(got) != 5 {
-		t.Fatalf("%d datagrams, want 5 (READY, RELOADING, READY, WATCHDOG, STOPPING): %q", len(got), got)
-	}
-	msgs := make([]map[string]string, len(got))
-	for i, m := range got {
-		msgs[i] = fields(t, m)
+		t.Fatalf("%d datagrams, want 5 (READY, RELOADING, READY, WATCHDOG, STOPPING): %v", len(got), got)
 	}
 	// RELOADING=1 and its timestamp in one datagram, or systemd ignores it
 	// and `systemctl reload` hangs until its timeout.
-	usec, err := strconv.ParseUint(msgs[1]["MONOTONIC_USEC"], 10, 64)
-	if err != nil {
-		t.Fatalf("the RELOADING=1 datagram %q has no MONOTONIC_USEC: %v", got[1], err)
-	}
-	if usec < before || usec > after {
-		t.Errorf("MONOTONIC_USEC=%d is not CLOCK_MONOTONIC at the reload (between %d and %d)", usec, before, after)
+	sdnotifytest.CheckReloading(t, got[1], before)
+	msgs := make([]map[string]string, len(got))
+	for i, m := range got {
+		msgs[i] = m.Fields
 	}
 	delete(msgs[1], "MONOTONIC_USEC")
 	want := []map[string]string{
@@ -169,8 +88,8 @@ func TestNotifyProtocol(t *testing.T) {
 	n.reloaded(reloadResult{Outcome: "applied", Hash: strings.Repeat("ab", 32)}, "serving")
 	n.ping()
 	n.stopping()
-	if late := sd.queued(t); len(late) > 0 {
-		t.Errorf("sent after STOPPING=1: %q", late)
+	if late := sd.Queued(t); len(late) > 0 {
+		t.Errorf("sent after STOPPING=1: %v", late)
 	}
 }
 
@@ -180,11 +99,11 @@ func TestNotifyStatusCannotInjectAssignments(t *testing.T) {
 	sd := listenNotify(t, 0)
 	n := newNotifier(zaptest.NewLogger(t))
 	n.reloaded(reloadResult{Outcome: "refused", Problems: []string{"bad\nSTOPPING=1\nMAINPID=1", "second"}}, "serving")
-	got := sd.queued(t)
+	got := sd.Queued(t)
 	if len(got) != 1 {
-		t.Fatalf("%d datagrams, want 1: %q", len(got), got)
+		t.Fatalf("%d datagrams, want 1: %v", len(got), got)
 	}
-	f := fields(t, got[0])
+	f := got[0].Fields
 	want := map[string]string{"READY": "1",
 		"STATUS": "reload refused, running configuration kept: bad STOPPING=1 MAINPID=1 (and 1 more; seesawd --check-config lists them); serving"}
 	if diff := cmp.Diff(want, f); diff != "" {
@@ -230,7 +149,7 @@ func TestNotifyWatchdogSettings(t *testing.T) {
 				t.Errorf("loopPing = %v, want %v", got, tc.want)
 			}
 			n.ping()
-			pings := len(sd.queued(t))
+			pings := len(sd.Queued(t))
 			if want := map[bool]int{true: 1, false: 0}[tc.want > 0]; pings != want {
 				t.Errorf("%d pings sent, want %d", pings, want)
 			}
@@ -248,17 +167,17 @@ func TestNotifyPingThrottle(t *testing.T) {
 	for range 100 {
 		n.ping()
 	}
-	if got := len(sd.queued(t)); got != 1 {
+	if got := len(sd.Queued(t)); got != 1 {
 		t.Fatalf("%d pings for a burst, want 1", got)
 	}
 	fake.Advance(n.loopPing()/4 - time.Millisecond)
 	n.ping()
-	if got := len(sd.queued(t)); got != 0 {
+	if got := len(sd.Queued(t)); got != 0 {
 		t.Fatalf("%d pings before a quarter of loopPing passed, want 0", got)
 	}
 	fake.Advance(time.Millisecond)
 	n.ping()
-	if got := len(sd.queued(t)); got != 1 {
+	if got := len(sd.Queued(t)); got != 1 {
 		t.Fatalf("%d pings a quarter of loopPing later, want 1", got)
 	}
 }
@@ -314,12 +233,12 @@ services:
 	waitPings := func(what string, count int) {
 		t.Helper()
 		for i := 0; i < count; i++ {
-			m, ok := sd.next(t, 10*time.Second)
+			m, ok := sd.Next(t, 10*time.Second)
 			if !ok {
 				t.Fatalf("%s: no WATCHDOG=1 within 10s (got %d of %d)", what, i, count)
 			}
-			if m != "WATCHDOG=1" {
-				t.Fatalf("%s: datagram %q, want WATCHDOG=1", what, m)
+			if !m.IsPing() {
+				t.Fatalf("%s: datagram %v, want WATCHDOG=1", what, m)
 			}
 		}
 	}
@@ -341,9 +260,9 @@ services:
 	}
 	// Every ping sent before the loop got stuck is queued by now: the loop
 	// pings only between events, on the goroutine that is now waiting.
-	sd.queued(t)
-	if m, ok := sd.next(t, 10*loopPing); ok {
-		t.Fatalf("%q sent while the engine loop was stuck for 10 ping intervals", m)
+	sd.Queued(t)
+	if m, ok := sd.Next(t, 10*loopPing); ok {
+		t.Fatalf("%v sent while the engine loop was stuck for 10 ping intervals", m)
 	}
 
 	k.Unblock()
