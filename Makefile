@@ -112,7 +112,8 @@ VERSION ?= 0.1.0~git$(shell git log -1 --format=%cd.%h --date=format:%Y%m%d 2>/d
 ARCH ?= $(shell $(GO) env GOARCH)
 DEB := $(BIN)/seesawd_$(VERSION)_$(ARCH).deb
 package: build man
-	VERSION='$(VERSION)' ARCH='$(ARCH)' $(GO) run $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB)
+	sed 's#@BIN@#$(BIN)#g' packaging/nfpm.yaml > $(BIN)/nfpm.yaml
+	VERSION='$(VERSION)' ARCH='$(ARCH)' $(GO) run $(NFPM) package --config $(BIN)/nfpm.yaml --packager deb --target $(DEB)
 	@echo "$(DEB)"
 
 clean:
