@@ -178,8 +178,11 @@ func newerAnalyze(t *testing.T) string {
 	if sa, err := exec.LookPath("systemd-analyze"); err == nil && systemdVersion(t, sa) >= 253 {
 		return sa
 	}
-	out, err := exec.Command("sh", filepath.Join(repoRoot(), "test/packaging/newer-systemd.sh"),
-		filepath.Join(os.TempDir(), "seesawd-newer-systemd")).CombinedOutput()
+	dir := os.Getenv(newerEnv)
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "seesawd-newer-systemd")
+	}
+	out, err := exec.Command("sh", filepath.Join(repoRoot(), "test/packaging/newer-systemd.sh"), dir).CombinedOutput()
 	if err != nil {
 		skip(t, "no systemd-analyze 253+ at hand and none could be unpacked from bookworm-backports: %v\n%s", err, out)
 	}
