@@ -65,6 +65,7 @@ func serve(path string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	context.AfterFunc(ctx, d.notify.stopping)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -104,10 +105,11 @@ type seesawd struct {
 	ctl     *controller
 	// scaleout is BGP and the IPVS sync daemons (bgp.go).
 	scaleout *scaleout
+	notify   *notifier
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
-	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult)}
+	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult), notify: newNotifier(log)}
 	d.ctl = newController(d, cfg)
 	kernel, err := ipvs.New(nil)
 	switch {
@@ -141,6 +143,8 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
 			OnReconcile: d.metrics.OnReconcile,
+			OnLoop:      d.notify.ping,
+			LoopPing:    d.notify.loopPing(),
 		}
 		err = d.wireScaleout(cfg, &opts)
 		if err == nil {
@@ -198,9 +202,17 @@ func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	vrrpDone := make(chan error, 1)
 	go func() { vrrpDone <- d.node.Run(ctx) }()
+	d.notify.ready(servingStatus(d.cfg))
+	var watchdog <-chan time.Time
+	if t := d.notify.ticker(d.engine == nil); t != nil {
+		defer t.Stop()
+		watchdog = t.C
+	}
 	var engineErr error
 	for {
 		select {
+		case <-watchdog:
+			d.notify.ping()
 		case <-hup:
 			d.reload(ctx)
 		case res := <-d.reloads:
@@ -256,9 +268,11 @@ func (d *seesawd) requestReload(ctx context.Context) (reloadResult, error) {
 // one a component refuses, changes nothing.
 func (d *seesawd) reload(ctx context.Context) reloadResult {
 	start := time.Now()
+	d.notify.reloading()
 	r := d.reloadOnce(ctx)
 	r.Took = time.Since(start)
 	d.metricsReloaded(r)
+	d.notify.reloaded(r, servingStatus(d.cfg))
 	switch r.Outcome {
 	case "applied":
 		d.log.Info("reload applied", zap.String("hash", r.Hash[:12]), zap.Int("services", len(d.cfg.Services)),

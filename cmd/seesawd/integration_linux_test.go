@@ -83,8 +83,17 @@ func (d *daemon) output() string {
 
 func startDaemon(t *testing.T, ns *testenv.Netns, name string, args ...string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, ns, name, nil, args...)
+}
+
+// startDaemonEnv starts a process with env added to this one's environment.
+func startDaemonEnv(t *testing.T, ns *testenv.Netns, name string, env []string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{name: name, done: make(chan struct{})}
 	d.cmd = ns.Cmd(context.Background(), args[0], args[1:]...)
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d, d
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
