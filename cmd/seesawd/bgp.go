@@ -335,6 +335,18 @@ func (d *seesawd) stopScaleout() {
 	}
 }
 
+// BGPStatus implements metrics.BGP: the speaker of the moment's status,
+// false when none runs.
+func (so *scaleout) BGPStatus() (bgp.Status, bool) {
+	so.mu.Lock()
+	sp := so.speaker
+	so.mu.Unlock()
+	if sp == nil {
+		return bgp.Status{}, false
+	}
+	return *sp.Status(), true
+}
+
 // bgpStatus returns the BGP snapshot for seesawctl bgp; it never blocks on
 // the engine or the network.
 func (d *seesawd) bgpStatus() control.BGP {

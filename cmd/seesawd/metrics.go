@@ -36,6 +36,9 @@ func newExporter(log *zap.Logger) *exporter {
 func (d *seesawd) startMetrics() {
 	x := d.metrics
 	src := metrics.Sources{VRRP: d.node, Checks: d.checks}
+	if d.scaleout != nil {
+		src.BGP = d.scaleout
+	}
 	if d.engine != nil {
 		src.Engine = d.engine
 		k, err := ipvs.New(nil)

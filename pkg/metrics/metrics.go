@@ -50,6 +50,7 @@ type Sources struct {
 	Engine Engine
 	VRRP   VRRP
 	Checks Checks
+	BGP    BGP
 }
 
 // Config configures New. The zero value (or nil) is usable.
@@ -165,7 +166,7 @@ func New(cfg *Config) *Metrics {
 
 	m.reg.MustRegister(m.ops, m.opErrors, m.reconcile, m.programming, m.checkDuration, m.checkResults,
 		m.reloads, m.reloadOK, m.reloadTime, m.configInfo,
-		ipvsCollector{m}, statusCollector{m}, vrrpCollector{m},
+		ipvsCollector{m}, statusCollector{m}, vrrpCollector{m}, bgpCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m, promhttp.HandlerOpts{

@@ -19,6 +19,8 @@ var (
 		[]string{"service"})
 	lastSuccess = desc("seesawd_reconcile_last_success_timestamp_seconds",
 		"When a reconcile last ended with the kernel holding the desired state.", nil)
+	nodeDrained = desc("seesawd_node_drained",
+		"Whether seesawctl drain-node is in effect (1): every BGP route withdrawn, IPVS serving.", nil)
 )
 
 // statusCollector reports from the engine's Status snapshot.
@@ -28,6 +30,7 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- backendUp
 	ch <- serviceUp
 	ch <- lastSuccess
+	ch <- nodeDrained
 }
 
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -39,6 +42,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	if st == nil {
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(nodeDrained, prometheus.GaugeValue, b2f(st.NodeDrained))
 	if !st.LastSuccess.IsZero() {
 		ch <- prometheus.MustNewConstMetric(lastSuccess, prometheus.GaugeValue, float64(st.LastSuccess.UnixNano())/1e9)
 	}
