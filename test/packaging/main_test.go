@@ -19,6 +19,10 @@ const debEnv = "SEESAW_PACKAGE_DEB"
 
 // TestMain builds the package once, on the host, into the VM lab's cache
 // (which the guest sees), unless SEESAW_PACKAGE_DEB names one already.
+// newerEnv names a directory with a systemd of version 253 or later
+// unpacked from bookworm-backports (newer-systemd.sh), set by TestMain.
+const newerEnv = "SEESAW_PACKAGE_NEWER_SYSTEMD"
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if !vm.InGuest() && os.Getenv(debEnv) == "" && !testing.Short() {

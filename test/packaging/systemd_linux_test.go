@@ -16,10 +16,6 @@ import (
 	"github.com/seesawd/seesawd/test/vm"
 )
 
-// newerEnv names a directory with a systemd of version 253 or later
-// unpacked from bookworm-backports (newer-systemd.sh), set by TestMain.
-const newerEnv = "SEESAW_PACKAGE_NEWER_SYSTEMD"
-
 const systemdConfig = `
 log: { format: json }
 vrrp:
