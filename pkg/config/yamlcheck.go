@@ -86,8 +86,8 @@ func mappingValue(n *yaml.Node, key string) *keyValue {
 // once), the document for lineMap, and the problems: syntax errors and keys
 // given twice (exactly, or differing only in case).
 func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	doc, err := parseYAML(data)
+	if err != nil {
 		p := Problem{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 		p.Line = yamlErrorLine(err.Error())
 		return nil, nil, []Problem{p}
@@ -133,9 +133,9 @@ func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
 			}
 		}
 	}
-	walk(&doc)
+	walk(doc)
 	if len(dups) > 0 {
-		paths := lineMap(&doc)
+		paths := lineMap(doc)
 		var probs []Problem
 		for _, d := range dups {
 			first, k := d[0], d[1]
@@ -146,13 +146,13 @@ func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
 			}
 			probs = append(probs, Problem{Path: paths.of[k], Line: k.Line, Msg: msg})
 		}
-		return nil, &doc, probs
+		return nil, doc, probs
 	}
 	var settings map[string]any
 	if err := doc.Decode(&settings); err != nil {
-		return nil, &doc, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
+		return nil, doc, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
 	}
-	return settings, &doc, nil
+	return settings, doc, nil
 }
 
 // pathLines are the field paths of a document: the line of each path, and
