@@ -148,6 +148,9 @@ func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
 		}
 		return nil, doc, probs
 	}
+	if settings, ok := decodeSplit(doc, splitMinItems); ok {
+		return settings, doc, nil
+	}
 	var settings map[string]any
 	if err := doc.Decode(&settings); err != nil {
 		return nil, doc, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
@@ -215,4 +218,45 @@ func yamlErrorLine(msg string) int {
 	}
 	n, _ := strconv.Atoi(rest[:end])
 	return n
+}
+
+// decodeSplit decodes the document as doc.Decode does, the items of the
+// top-level services list in parallel (most of a large file); false sends
+// the caller to the whole-document decode, for its error.
+func decodeSplit(doc *yaml.Node, minItems int) (map[string]any, bool) {
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, false
+	}
+	root := doc.Content[0]
+	var seq *yaml.Node
+	var key string
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if v := root.Content[i+1]; strings.EqualFold(root.Content[i].Value, "services") && v.Kind == yaml.SequenceNode {
+			if seq != nil {
+				return nil, false
+			}
+			seq, key = v, root.Content[i].Value
+		}
+	}
+	if seq == nil || len(seq.Content) < minItems {
+		return nil, false
+	}
+	items := seq.Content
+	seq.Content = nil
+	var settings map[string]any
+	err := doc.Decode(&settings)
+	seq.Content = items
+	if err != nil {
+		return nil, false
+	}
+	list := make([]any, len(items))
+	errs := make([]error, len(items))
+	parallel(len(items), func(i int) { errs[i] = items[i].Decode(&list[i]) })
+	for _, err := range errs {
+		if err != nil {
+			return nil, false
+		}
+	}
+	settings[key] = list
+	return settings, true
 }
