@@ -31,7 +31,8 @@ echo 'seesawd:x:990:' >>/etc/group
 # sysinit.target would start the host's early-boot units), the network
 # target masked, the output in a file for the test to read.
 mkdir -p /etc/systemd/system/seesawd.service.d
-printf '[Unit]\nDefaultDependencies=no\n[Service]\nStandardOutput=append:/run/seesawd.log\nStandardError=append:/run/seesawd.log\n' \
+# WatchdogSec is shortened so the watchdog test waits 5s, not the unit's 30s.
+printf '[Unit]\nDefaultDependencies=no\n[Service]\nWatchdogSec=5s\nStandardOutput=append:/run/seesawd.log\nStandardError=append:/run/seesawd.log\n' \
 	>/etc/systemd/system/seesawd.service.d/test.conf
 ln -sf /dev/null /etc/systemd/system/network-online.target
 printf '[Unit]\nDefaultDependencies=no\nWants=seesawd.service\n' >/etc/systemd/system/seesawd-test.target

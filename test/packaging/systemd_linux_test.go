@@ -136,7 +136,9 @@ func underSystemd(t *testing.T, pkg, cfg, systemd, systemctl, lib string, genera
 	version, _ := nsx(systemctl, "--version")
 	t.Logf("%s", strings.SplitN(version, "\n", 2)[0])
 
-	for prop, want := range map[string]string{"Type": wantType, "WatchdogUSec": "30s", "User": "seesawd",
+	// The test's drop-in shortens the watchdog to 5s; the unit ships 30s.
+	lineOf(t, pkg, "WatchdogSec=30s")
+	for prop, want := range map[string]string{"Type": wantType, "WatchdogUSec": "5s", "User": "seesawd",
 		"StatusText": "serving 2 service(s), 1 VRRP instance(s)"} {
 		if got := show(prop); got != want {
 			t.Errorf("%s=%q, want %q", prop, got, want)
