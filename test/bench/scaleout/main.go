@@ -22,8 +22,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -33,7 +31,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -112,39 +109,15 @@ func bootVM(ctx context.Context, o options) (*result, error) {
 		return nil, fmt.Errorf("seesawd binary: %w (make bench-scaleout builds it)", err)
 	}
 	fmt.Fprintln(os.Stderr, "scaleout-bench: booting the VM lab")
-	var out bytes.Buffer
-	rc, err := vm.Run(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 60 * time.Minute,
-		Files: []string{self, o.seesawd}, Stdout: io.MultiWriter(&out, prefixWriter{os.Stderr})},
+	var r result
+	err = vm.RunResult(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 60 * time.Minute,
+		Files: []string{self, o.seesawd}}, os.Stderr, resultPrefix, &r,
 		"/run/seesaw-vm/"+filepath.Base(self), "-part", "vm", "-seesawd", "/run/seesaw-vm/"+filepath.Base(o.seesawd),
 		"-rounds", fmt.Sprint(o.rounds), "-flows", fmt.Sprint(o.flows), "-during", fmt.Sprint(o.during))
 	if err != nil {
 		return nil, err
 	}
-	if rc != 0 {
-		return nil, fmt.Errorf("the VM part failed (exit %d)", rc)
-	}
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		if js, ok := strings.CutPrefix(sc.Text(), resultPrefix); ok {
-			var r result
-			if err := json.Unmarshal([]byte(js), &r); err != nil {
-				return nil, err
-			}
-			return &r, nil
-		}
-	}
-	return nil, fmt.Errorf("the VM part printed no result")
-}
-
-// prefixWriter forwards the guest's progress lines, not its result line.
-type prefixWriter struct{ w io.Writer }
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	if !bytes.HasPrefix(b, []byte(resultPrefix)) {
-		_, _ = p.w.Write(b)
-	}
-	return len(b), nil
+	return &r, nil
 }
 
 // events are the ways an LB leaves the ECMP set, in the table's order.
