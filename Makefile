@@ -13,7 +13,7 @@ RACE ?= -race
 TESTFLAGS ?=
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-unit deps vm-prepare lint fmt fuzz bench bench-ipvs bench-healthcheck bench-vrrp bench-engine demo clean
+.PHONY: all build test test-unit deps vm-prepare lint fmt fuzz bench bench-ipvs bench-healthcheck bench-vrrp bench-engine bench-scaleout demo man package clean
 
 all: build
 
@@ -64,7 +64,7 @@ fuzz:
 	  done; \
 	done
 
-bench: bench-ipvs bench-healthcheck bench-vrrp bench-engine
+bench: bench-ipvs bench-healthcheck bench-vrrp bench-engine bench-scaleout
 
 ## bench-ipvs: pkg/ipvs vs moby/ipvs, cloudflare/ipvs and ipvsadm -R in the VM lab.
 bench-ipvs: vm-prepare
@@ -83,9 +83,47 @@ bench-engine: vm-prepare build
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/engine-bench ./test/bench/engine
 	$(BIN)/engine-bench -seesawd $(BIN)/seesawd
 
-## demo: two seesawd nodes fail over a VIP while a client pings it, inside the VM lab.
+## bench-scaleout: BGP withdrawal, ECMP after an LB's death, connection sync vs keepalived (VM lab with FRR).
+bench-scaleout: vm-prepare build
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/scaleout-bench ./test/bench/scaleout
+	$(BIN)/scaleout-bench -seesawd $(BIN)/seesawd $(SCALEOUT_FLAGS)
+
+## demo: seesawd as a load balancer, narrated, in the VM lab (client, two LBs, three backends).
 demo: deps vm-prepare build
-	$(GO) run ./test/vm/cmd/vmrun -m 1G -smp 2 -timeout 5m -- test/demo/demo.sh
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/demo ./test/demo
+	@echo "demo: booting the VM lab (QEMU, a few seconds) ..."
+	$(GO) run ./test/vm/cmd/vmrun -m 1G -smp 2 -timeout 5m -f $(BIN)/demo -f $(BIN)/seesawd -f $(BIN)/seesawctl -- \
+		/run/seesaw-vm/demo -seesawd /run/seesaw-vm/seesawd -seesawctl /run/seesaw-vm/seesawctl
+
+## man: the man pages, from docs/man/*.md (seesawd.yaml.5 carries docs/configuration.md).
+# go-md2man and nfpm are run at pinned versions with `go run`, outside go.mod.
+MD2MAN := github.com/cpuguy83/go-md2man/v2@v2.0.7
+NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+MANPAGES := $(BIN)/man/seesawd.8.gz $(BIN)/man/seesawctl.8.gz $(BIN)/man/seesawd.yaml.5.gz
+man: $(MANPAGES)
+
+$(BIN)/man/%.gz: docs/man/%.md
+	@mkdir -p $(BIN)/man
+	$(GO) run $(MD2MAN) -in $< -out $(BIN)/man/$*
+	gzip -9nf $(BIN)/man/$*
+
+# The configuration reference, its sections one level up, under the man page's head.
+$(BIN)/man/seesawd.yaml.5.md: docs/man/seesawd.yaml.5.head.md docs/configuration.md packaging/man-tables.awk
+	@mkdir -p $(BIN)/man
+	{ cat docs/man/seesawd.yaml.5.head.md; sed -e '1{/^# /d}' -e 's/^#\(#*\) /\1 /' docs/configuration.md | awk -f packaging/man-tables.awk; } > $@
+
+$(BIN)/man/seesawd.yaml.5.gz: $(BIN)/man/seesawd.yaml.5.md
+	$(GO) run $(MD2MAN) -in $< -out $(BIN)/man/seesawd.yaml.5
+	gzip -9nf $(BIN)/man/seesawd.yaml.5
+
+## package: bin/seesawd_$(VERSION)_$(ARCH).deb (nfpm, packaging/nfpm.yaml): binaries, unit, conffile, man pages.
+VERSION ?= 0.1.0~git$(shell git log -1 --format=%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0)
+ARCH ?= $(shell $(GO) env GOARCH)
+DEB := $(BIN)/seesawd_$(VERSION)_$(ARCH).deb
+package: build man
+	sed 's#@BIN@#$(BIN)#g' packaging/nfpm.yaml > $(BIN)/nfpm.yaml
+	VERSION='$(VERSION)' ARCH='$(ARCH)' $(GO) run $(NFPM) package --config $(BIN)/nfpm.yaml --packager deb --target $(DEB)
+	@echo "$(DEB)"
 
 clean:
 	rm -rf $(BIN)

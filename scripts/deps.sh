@@ -18,6 +18,14 @@ check cpio cpio
 check depmod kmod
 check gzip gzip
 check sysctl procps
+# The scale-out tests' router: FRR's zebra and bgpd (test/scaleout).
+[ -x /usr/lib/frr/bgpd ] && [ -x /usr/lib/frr/zebra ] || missing="$missing frr"
+# The package's tests (test/packaging): man pages, the unit, the maintainer's tools.
+check man man-db
+check groff groff-base
+check systemd-analyze systemd
+check dpkg-deb dpkg
+check setpriv util-linux
 # go test -race needs cgo: a C compiler and libc's headers.
 check gcc gcc
 [ -e /usr/include/stdlib.h ] || missing="$missing libc6-dev"

@@ -65,6 +65,7 @@ func serve(path string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	context.AfterFunc(ctx, d.notify.stopping)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -96,14 +97,20 @@ type seesawd struct {
 	cfg *config.Config
 	// reloads are reload requests from the control socket.
 	reloads chan chan reloadResult
+	metrics *exporter
 	ipvs    *ipvs.Client
 	checks  *healthcheck.Manager
 	node    *vrrp.Node
 	engine  *engine.Engine
+	ctl     *controller
+	// scaleout is BGP and the IPVS sync daemons (bgp.go).
+	scaleout *scaleout
+	notify   *notifier
 }
 
 func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
-	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult)}
+	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult), notify: newNotifier(log)}
+	d.ctl = newController(d, cfg)
 	kernel, err := ipvs.New(nil)
 	switch {
 	case errors.Is(err, ipvs.ErrNoIPVS) && len(cfg.Services) > 0:
@@ -118,7 +125,8 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 	if err := sysctls(cfg); err != nil {
 		log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
-	d.checks = healthcheck.New(nil)
+	d.metrics = newExporter(log.Named("metrics"))
+	d.checks = healthcheck.New(&healthcheck.Config{OnResult: d.metrics.OnResult})
 	insts, groups := cfg.VRRPInstances()
 	d.node, err = vrrp.New(&vrrp.Config{Instances: insts, SyncGroups: groups, Logger: log.Named("vrrp")})
 	if err != nil {
@@ -127,19 +135,27 @@ func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, erro
 	}
 	if d.ipvs != nil {
 		ecfg := cfg.Engine()
-		d.engine, err = engine.New(engine.Options{
+		opts := engine.Options{
 			Kernel:      d.ipvs,
 			Checks:      d.checks,
 			VRRP:        d.node,
 			Logger:      log.Named("engine"),
 			StateFile:   cfg.IPVS.StateFile,
 			RouteSource: routeSource,
-		}, &ecfg)
+			OnReconcile: d.metrics.OnReconcile,
+			OnLoop:      d.notify.ping,
+			LoopPing:    d.notify.loopPing(),
+		}
+		err = d.wireScaleout(cfg, &opts)
+		if err == nil {
+			d.engine, err = engine.New(opts, &ecfg)
+		}
 		if err != nil {
 			d.close()
 			return nil, err
 		}
 	}
+	d.startMetrics()
 	return d, nil
 }
 
@@ -152,12 +168,15 @@ func (d *seesawd) close() {
 		d.log.Error("shutdown is taking more than 5s", zap.String("goroutines", string(buf[:n])))
 	})
 	defer stuck.Stop()
+	d.ctl.close()
 	if d.checks != nil {
 		_ = d.checks.Close()
 	}
+	d.stopScaleout()
 	if d.ipvs != nil {
 		_ = d.ipvs.Close()
 	}
+	d.metrics.close()
 	d.log.Debug("closed", zap.Duration("took", time.Since(start)))
 }
 
@@ -166,10 +185,12 @@ func (d *seesawd) close() {
 // reloads until ctx ends.
 func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	started := time.Now()
+	d.ctl.start()
+	ectx := d.startScaleout(ctx)
 	var engineDone chan error
 	if d.engine != nil {
 		engineDone = make(chan error, 1)
-		go func() { engineDone <- d.engine.Run(ctx) }()
+		go func() { engineDone <- d.engine.Run(ectx) }()
 		select {
 		case <-d.engine.Ready():
 			st := d.engine.Status()
@@ -181,9 +202,17 @@ func (d *seesawd) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	vrrpDone := make(chan error, 1)
 	go func() { vrrpDone <- d.node.Run(ctx) }()
+	d.notify.ready(servingStatus(d.cfg))
+	var watchdog <-chan time.Time
+	if t := d.notify.ticker(d.engine == nil); t != nil {
+		defer t.Stop()
+		watchdog = t.C
+	}
 	var engineErr error
 	for {
 		select {
+		case <-watchdog:
+			d.notify.ping()
 		case <-hup:
 			d.reload(ctx)
 		case res := <-d.reloads:
@@ -239,8 +268,11 @@ func (d *seesawd) requestReload(ctx context.Context) (reloadResult, error) {
 // one a component refuses, changes nothing.
 func (d *seesawd) reload(ctx context.Context) reloadResult {
 	start := time.Now()
+	d.notify.reloading()
 	r := d.reloadOnce(ctx)
 	r.Took = time.Since(start)
+	d.metricsReloaded(r)
+	d.notify.reloaded(r, servingStatus(d.cfg))
 	switch r.Outcome {
 	case "applied":
 		d.log.Info("reload applied", zap.String("hash", r.Hash[:12]), zap.Int("services", len(d.cfg.Services)),
@@ -292,7 +324,9 @@ func (d *seesawd) reloadOnce(ctx context.Context) reloadResult {
 	if err := sysctls(cfg); err != nil {
 		d.log.Warn("could not set the kernel settings the services need", zap.Error(err))
 	}
+	d.reloadScaleout(ctx, d.cfg, cfg)
 	d.cfg = cfg
+	d.ctl.setConfig(cfg)
 	r.Outcome = "applied"
 	return r
 }

@@ -24,6 +24,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the daemon binary the integration tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // seesawdBinary builds the daemon once per test binary run.
 func seesawdBinary(t *testing.T) string {
 	t.Helper()
@@ -74,8 +83,17 @@ func (d *daemon) output() string {
 
 func startDaemon(t *testing.T, ns *testenv.Netns, name string, args ...string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, ns, name, nil, args...)
+}
+
+// startDaemonEnv starts a process with env added to this one's environment.
+func startDaemonEnv(t *testing.T, ns *testenv.Netns, name string, env []string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{name: name, done: make(chan struct{})}
 	d.cmd = ns.Cmd(context.Background(), args[0], args[1:]...)
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d, d
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -150,6 +168,7 @@ func seesawConfig(t *testing.T, name string, prio int, interval string) string {
 	t.Helper()
 	return writeFile(t, name+".yaml", fmt.Sprintf(`
 node: { name: %s }
+control: { socket: %s }
 log: { level: debug, format: json }
 vrrp:
   - name: front
@@ -159,7 +178,7 @@ vrrp:
     advert_interval: %s
     garp: { count: 4, interval: 500ms }
     virtual_ips: [%s/24, "%s/64"]
-`, name, prio, interval, vip4, vip6))
+`, name, controlSocket(t, name), prio, interval, vip4, vip6))
 }
 
 // assertNeverHolds samples for d that ns never holds a virtual address.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -60,17 +61,26 @@ func missingCaps() []string {
 //     the entries expire;
 //   - with through_vip checks, the node accepts packets whose source is one
 //     of its own addresses (net.ipv4.conf.all.accept_local): a check's reply
-//     comes from the VIP, which is local on the master.
+//     comes from the VIP, which is local on the master;
+//   - with mh (Maglev hashing) services, IPVS schedules a TCP or SCTP flow
+//     from any packet, not only its first (net.ipv4.vs.sloppy_tcp and
+//     sloppy_sctp): a flow that ECMP moves to this node mid-connection
+//     reaches the backend mh picks on every node, instead of a reset;
+//   - with ipvs.sync.refresh_period, the sync daemon resends a connection
+//     on time rather than every 50th packet (net.ipv4.vs.sync_threshold
+//     "3 0", sync_refresh_period, sync_retries).
 func sysctls(cfg *config.Config) error {
 	var errs []error
-	set := func(path string) {
-		if err := os.WriteFile(path, []byte("1\n"), 0o644); err != nil {
+	setTo := func(path, value string) {
+		if err := os.WriteFile(path, []byte(value+"\n"), 0o644); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	udp, through := false, false
+	set := func(path string) { setTo(path, "1") }
+	udp, through, mh := false, false, false
 	for _, s := range cfg.Engine().Services {
 		udp = udp || s.IPVS.Protocol == ipvs.UDP
+		mh = mh || s.IPVS.Scheduler == "mh"
 		for _, b := range s.Backends {
 			through = through || b.ThroughVIP
 		}
@@ -80,6 +90,15 @@ func sysctls(cfg *config.Config) error {
 	}
 	if through {
 		set("/proc/sys/net/ipv4/conf/all/accept_local")
+	}
+	if mh {
+		set("/proc/sys/net/ipv4/vs/sloppy_tcp")
+		set("/proc/sys/net/ipv4/vs/sloppy_sctp")
+	}
+	if s := cfg.IPVS.Sync; s != nil && s.RefreshPeriod > 0 {
+		setTo("/proc/sys/net/ipv4/vs/sync_threshold", "3 0")
+		setTo("/proc/sys/net/ipv4/vs/sync_refresh_period", strconv.Itoa(int(s.RefreshPeriod/time.Second)))
+		setTo("/proc/sys/net/ipv4/vs/sync_retries", strconv.Itoa(s.Retries))
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,9 @@
 // serve HTTP on any port asked, answering with their name; for direct
 // routing they can carry the VIP on their loopback.
 //
+// NewScale builds the other lab, for scale-out: LBs announcing VIPs over BGP
+// to a router running FRR (scaleout.go).
+//
 // IPVS needs the VM lab on hosts without it (test/vm).
 package lab
 

@@ -58,10 +58,81 @@ type LB struct {
 	Priority   int
 	ConfigPath string
 	StatePath  string
-	LogPath    string
-	lab        *Lab
-	proc       *nettopo.Process
-	log        *os.File
+	// ControlSocket is the LB's seesawctl socket.
+	ControlSocket string
+	lab           *Lab
+	daemon
+}
+
+// daemon is the one daemon an LB node runs (seesawd, keepalived), its
+// output appended to LogPath.
+type daemon struct {
+	name    string // the node's, for errors
+	LogPath string
+	proc    *nettopo.Process
+	log     *os.File
+}
+
+// start runs bin in ns as the node's daemon.
+func (d *daemon) start(ns *nettopo.Netns, label, bin string, args ...string) error {
+	if d.proc != nil && !d.proc.Exited() {
+		return fmt.Errorf("lab: %s already runs a daemon", d.name)
+	}
+	f, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if d.log != nil {
+		d.log.Close()
+	}
+	d.log = f
+	p, err := ns.StartTo(f, label, bin, args...)
+	if err != nil {
+		return err
+	}
+	d.proc = p
+	return nil
+}
+
+// Running reports whether the node's daemon runs.
+func (d *daemon) Running() bool { return d.proc != nil && !d.proc.Exited() }
+
+// Signal sends sig to the node's daemon.
+func (d *daemon) Signal(sig syscall.Signal) error {
+	if d.proc == nil {
+		return fmt.Errorf("lab: %s runs no daemon", d.name)
+	}
+	return d.proc.Signal(sig)
+}
+
+// Stop stops the daemon with SIGTERM and returns an error if it does not
+// exit cleanly within grace.
+func (d *daemon) Stop(grace time.Duration) error {
+	if d.proc == nil {
+		return nil
+	}
+	return d.proc.Stop(grace)
+}
+
+// Kill kills the daemon with SIGKILL.
+func (d *daemon) Kill() {
+	if d.proc != nil {
+		d.proc.Kill()
+	}
+}
+
+// close kills the daemon and closes its log.
+func (d *daemon) close() {
+	d.Kill()
+	if d.log != nil {
+		d.log.Close()
+	}
+}
+
+// Log returns what the node's daemons logged so far (every run).
+func (d *daemon) Log() string {
+	b, _ := os.ReadFile(d.LogPath)
+	return string(b)
 }
 
 // Backend is one HTTP real server.
@@ -71,15 +142,13 @@ type Backend struct {
 	Addr netip.Addr
 	mu   sync.Mutex
 	srvs map[uint16]*http.Server
+	// closers are echo listeners and connections (ServeEcho).
+	closers []io.Closer
 }
 
 // New builds the lab. On error everything built so far is removed.
 func New(ctx context.Context, cfg Config) (*Lab, error) {
-	if cfg.Prefix == "" {
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		cfg.Prefix = "lab" + hex.EncodeToString(b[:])
-	}
+	cfg.Prefix = prefixOr(cfg.Prefix, "lab")
 	if cfg.AdvertInterval == 0 {
 		cfg.AdvertInterval = 300 * time.Millisecond
 	}
@@ -91,6 +160,17 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, errors.Join(err, l.Close())
 	}
 	return l, nil
+}
+
+// prefixOr returns prefix, or base and random hex digits when it is empty:
+// labs of concurrent runs must not share namespace names.
+func prefixOr(prefix, base string) string {
+	if prefix != "" {
+		return prefix
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return base + hex.EncodeToString(b[:])
 }
 
 func (l *Lab) netns(ctx context.Context, name string) (*nettopo.Netns, error) {
@@ -153,7 +233,8 @@ func (l *Lab) build(ctx context.Context) error {
 		lb := &LB{Name: name, Front: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}),
 			Back: netip.AddrFrom4([4]byte{10, 0, 1, byte(i + 1)}), Priority: prio, lab: l,
 			ConfigPath: filepath.Join(l.cfg.Dir, name+".yaml"), StatePath: filepath.Join(l.cfg.Dir, name+"-state.json"),
-			LogPath: filepath.Join(l.cfg.Dir, name+".log")}
+			ControlSocket: filepath.Join(l.cfg.Dir, name+".sock"),
+			daemon:        daemon{name: name, LogPath: filepath.Join(l.cfg.Dir, name+".log")}}
 		if lb.NS, err = l.netns(ctx, name); err != nil {
 			return err
 		}
@@ -194,12 +275,7 @@ func (l *Lab) build(ctx context.Context) error {
 // Close stops every daemon and server and deletes the namespaces.
 func (l *Lab) Close() error {
 	for _, lb := range l.LBs {
-		if lb.proc != nil {
-			lb.proc.Kill()
-		}
-		if lb.log != nil {
-			lb.log.Close()
-		}
+		lb.close()
 	}
 	for _, b := range l.Backends {
 		b.mu.Lock()
@@ -222,7 +298,7 @@ func (l *Lab) Close() error {
 func (lb *LB) Render(ipvsYAML, servicesYAML string) string {
 	adv := lb.lab.cfg.AdvertInterval
 	var b strings.Builder
-	fmt.Fprintf(&b, "node: { name: %s }\nlog: { level: debug, format: json }\n", lb.Name)
+	fmt.Fprintf(&b, "node: { name: %s }\nlog: { level: debug, format: json }\ncontrol: { socket: %s }\n", lb.Name, lb.ControlSocket)
 	fmt.Fprintf(&b, "ipvs:\n  state_file: %s\n", lb.StatePath)
 	for _, line := range strings.Split(strings.TrimRight(ipvsYAML, "\n"), "\n") {
 		if line != "" {
@@ -250,56 +326,7 @@ func (lb *LB) WriteConfig(ipvsYAML, servicesYAML string) error {
 // Start runs seesawd on the LB with its configuration file, appending its
 // log to LogPath.
 func (lb *LB) Start() error {
-	if lb.proc != nil && !lb.proc.Exited() {
-		return fmt.Errorf("lab: %s already runs seesawd", lb.Name)
-	}
-	f, err := os.OpenFile(lb.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if lb.log != nil {
-		lb.log.Close()
-	}
-	lb.log = f
-	p, err := lb.NS.StartTo(f, "seesawd "+lb.Name, lb.lab.cfg.Seesawd, "--config", lb.ConfigPath)
-	if err != nil {
-		return err
-	}
-	lb.proc = p
-	return nil
-}
-
-// Running reports whether seesawd runs on the LB.
-func (lb *LB) Running() bool { return lb.proc != nil && !lb.proc.Exited() }
-
-// Signal sends sig to the LB's seesawd.
-func (lb *LB) Signal(sig syscall.Signal) error {
-	if lb.proc == nil {
-		return fmt.Errorf("lab: %s runs no seesawd", lb.Name)
-	}
-	return lb.proc.Signal(sig)
-}
-
-// Stop stops seesawd with SIGTERM and returns an error if it does not exit
-// cleanly within grace.
-func (lb *LB) Stop(grace time.Duration) error {
-	if lb.proc == nil {
-		return nil
-	}
-	return lb.proc.Stop(grace)
-}
-
-// Kill kills seesawd with SIGKILL.
-func (lb *LB) Kill() {
-	if lb.proc != nil {
-		lb.proc.Kill()
-	}
-}
-
-// Log returns what the LB's seesawd logged so far (every run).
-func (lb *LB) Log() string {
-	b, _ := os.ReadFile(lb.LogPath)
-	return string(b)
+	return lb.start(lb.NS, "seesawd "+lb.Name, lb.lab.cfg.Seesawd, "--config", lb.ConfigPath)
 }
 
 // Cut takes the LB off both networks, as pulled cables would.

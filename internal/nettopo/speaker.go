@@ -171,6 +171,8 @@ func (s Seesawd) Start(node *Node, dir string, insts []Instance) (*Process, erro
 	if err != nil {
 		return nil, err
 	}
+	// A control socket of its own: nodes share the host's /run.
+	conf += fmt.Sprintf("control: { socket: %s }\n", filepath.Join(dir, "seesawd-"+node.Short+".sock"))
 	path := filepath.Join(dir, "seesawd-"+node.Short+".yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("nettopo: %w", err)

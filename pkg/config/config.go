@@ -37,6 +37,7 @@ type Config struct {
 	Services   []Service      `mapstructure:"services"`
 	Metrics    Metrics        `mapstructure:"metrics"`
 	Control    Control        `mapstructure:"control"`
+	BGP        *BGP           `mapstructure:"bgp"`
 
 	// Warnings are findings that do not stop the configuration from
 	// running (a service VIP that no VRRP instance holds, say).
@@ -268,7 +269,9 @@ func (c *Config) defaultsAndValidate(v *validator) {
 	}
 	c.validateVRRP(v)
 	c.IPVS.defaultsAndValidate(v)
+	c.validateBGP(v)
 	c.validateServices(v)
+	c.validateSync(v)
 	c.validateOps(v)
 }
 

@@ -31,6 +31,8 @@ type IPVS struct {
 	// CheckMarks is the firewall mark range given to the per-backend
 	// services of through_vip checks.
 	CheckMarks MarkRange `mapstructure:"check_marks"`
+	// Sync runs the connection sync daemon (bgp.go).
+	Sync *Sync `mapstructure:"sync"`
 }
 
 // Timeouts are the IPVS connection timeouts (ipvsadm --set), whole seconds.
@@ -106,6 +108,8 @@ type Service struct {
 	OnFailure        string         `mapstructure:"on_failure"`
 	DrainTimeout     *time.Duration `mapstructure:"drain_timeout"`
 	VRRPTrack        *VRRPTrack     `mapstructure:"vrrp_track"`
+	// Announce is "bgp" to announce the VIP while the service is up.
+	Announce string `mapstructure:"announce"`
 
 	HealthCheck *HealthCheck `mapstructure:"healthcheck"`
 	Backends    []Backend    `mapstructure:"backends"`
@@ -210,6 +214,7 @@ func (c *Config) validateServices(v *validator) {
 		s, r, p := &c.Services[i], &res[i], res[i].path
 		v.probs = append(v.probs, r.v.probs...)
 		v.warns = append(v.warns, r.v.warns...)
+		r.es.Announce = c.validateAnnounce(v, p, s)
 		if s.Name != "" {
 			if other, dup := names[s.Name]; dup {
 				v.bad(p+".name", "%q is already the name of %s", s.Name, other)
@@ -228,7 +233,7 @@ func (c *Config) validateServices(v *validator) {
 			v.bad(p+".fwmark", "%d is in ipvs.check_marks (%d-%d), which through_vip checks use",
 				k.FWMark, c.IPVS.CheckMarks.First, c.IPVS.CheckMarks.Last)
 		}
-		if k.FWMark == 0 {
+		if k.FWMark == 0 && !r.es.Announce {
 			if _, held := holders[k.Address]; !held {
 				v.warn(p+".vip", "%v is on no VRRP instance: it must reach this node another way (routed or anycast)", k.Address)
 			}

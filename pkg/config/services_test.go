@@ -230,27 +230,34 @@ func TestServiceErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.yaml))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Parse error = %v, want *Error", err)
-			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, p.String())
-				if p.Line == 0 && p.Path != "" && !strings.HasPrefix(p.Path, "ipvs") {
-					t.Errorf("problem %q has no line", p)
-				}
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("problems:\n%s\nwant %d: %q", strings.Join(got, "\n"), len(tt.want), tt.want)
-			}
-			for i, w := range tt.want {
-				if !strings.HasPrefix(got[i], w) {
-					t.Errorf("problem %d = %q, want prefix %q", i, got[i], w)
-				}
-			}
+			wantProblems(t, tt.yaml, tt.want, func(p Problem) bool { return p.Path != "" && !strings.HasPrefix(p.Path, "ipvs") })
 		})
+	}
+}
+
+// wantProblems parses yaml and checks that its problems start with want,
+// in order, and that those for which needLine holds have a line.
+func wantProblems(t *testing.T, yaml string, want []string, needLine func(Problem) bool) {
+	t.Helper()
+	_, err := Parse([]byte(yaml))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse error = %v, want *Error", err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, p.String())
+		if p.Line == 0 && needLine(p) {
+			t.Errorf("problem %q has no line", p)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n%s\nwant %d: %q", strings.Join(got, "\n"), len(want), want)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("problem %d = %q, want prefix %q", i, got[i], w)
+		}
 	}
 }
 

@@ -86,8 +86,8 @@ func mappingValue(n *yaml.Node, key string) *keyValue {
 // once), the document for lineMap, and the problems: syntax errors and keys
 // given twice (exactly, or differing only in case).
 func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	doc, err := parseYAML(data)
+	if err != nil {
 		p := Problem{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 		p.Line = yamlErrorLine(err.Error())
 		return nil, nil, []Problem{p}
@@ -133,9 +133,9 @@ func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
 			}
 		}
 	}
-	walk(&doc)
+	walk(doc)
 	if len(dups) > 0 {
-		paths := lineMap(&doc)
+		paths := lineMap(doc)
 		var probs []Problem
 		for _, d := range dups {
 			first, k := d[0], d[1]
@@ -146,13 +146,16 @@ func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
 			}
 			probs = append(probs, Problem{Path: paths.of[k], Line: k.Line, Msg: msg})
 		}
-		return nil, &doc, probs
+		return nil, doc, probs
+	}
+	if settings, ok := decodeSplit(doc, splitMinItems); ok {
+		return settings, doc, nil
 	}
 	var settings map[string]any
 	if err := doc.Decode(&settings); err != nil {
-		return nil, &doc, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
+		return nil, doc, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
 	}
-	return settings, &doc, nil
+	return settings, doc, nil
 }
 
 // pathLines are the field paths of a document: the line of each path, and
@@ -215,4 +218,45 @@ func yamlErrorLine(msg string) int {
 	}
 	n, _ := strconv.Atoi(rest[:end])
 	return n
+}
+
+// decodeSplit decodes the document as doc.Decode does, the items of the
+// top-level services list in parallel (most of a large file); false sends
+// the caller to the whole-document decode, for its error.
+func decodeSplit(doc *yaml.Node, minItems int) (map[string]any, bool) {
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, false
+	}
+	root := doc.Content[0]
+	var seq *yaml.Node
+	var key string
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if v := root.Content[i+1]; strings.EqualFold(root.Content[i].Value, "services") && v.Kind == yaml.SequenceNode {
+			if seq != nil {
+				return nil, false
+			}
+			seq, key = v, root.Content[i].Value
+		}
+	}
+	if seq == nil || len(seq.Content) < minItems {
+		return nil, false
+	}
+	items := seq.Content
+	seq.Content = nil
+	var settings map[string]any
+	err := doc.Decode(&settings)
+	seq.Content = items
+	if err != nil {
+		return nil, false
+	}
+	list := make([]any, len(items))
+	errs := make([]error, len(items))
+	parallel(len(items), func(i int) { errs[i] = items[i].Decode(&list[i]) })
+	for _, err := range errs {
+		if err != nil {
+			return nil, false
+		}
+	}
+	settings[key] = list
+	return settings, true
 }

@@ -757,9 +757,10 @@ func (e *Engine) announce() {
 
 // DrainNode withdraws (on) or restores every announcement, leaving IPVS
 // serving the connections already there.
-func (e *Engine) DrainNode(ctx context.Context, on bool) error {
-	return e.do(ctx, func(context.Context) error {
-		if e.nodeDrained != on {
+func (e *Engine) DrainNode(ctx context.Context, on bool) (changed bool, err error) {
+	err = e.do(ctx, func(context.Context) error {
+		changed = e.nodeDrained != on
+		if changed {
 			e.nodeDrained = on
 			e.stateDirty = true
 			e.log.Info("node drain", zap.Bool("drained", on))
@@ -767,6 +768,7 @@ func (e *Engine) DrainNode(ctx context.Context, on bool) error {
 		}
 		return nil
 	})
+	return changed, err
 }
 
 // adjustVRRP lowers each tracked VRRP instance's priority by the weights of

@@ -272,12 +272,15 @@ func TestAnnounceWhileUpAndNotDrained(t *testing.T) {
 		}
 		h.health("web", healthcheck.StateUp, "10.0.0.1:8080", "10.0.0.2:8080")
 		h.health("web", healthcheck.StateDown, "10.0.0.1:8080", "10.0.0.2:8080")
-		if err := h.e.DrainNode(context.Background(), true); err != nil {
-			t.Fatal(err)
+		if changed, err := h.e.DrainNode(context.Background(), true); err != nil || !changed {
+			t.Fatalf("drain-node: changed %v, %v; want a change", changed, err)
+		}
+		if changed, err := h.e.DrainNode(context.Background(), true); err != nil || changed {
+			t.Fatalf("drain-node again: changed %v, %v; want none", changed, err)
 		}
 		h.health("web", healthcheck.StateUp, "10.0.0.1:8080")
-		if err := h.e.DrainNode(context.Background(), false); err != nil {
-			t.Fatal(err)
+		if changed, err := h.e.DrainNode(context.Background(), false); err != nil || !changed {
+			t.Fatalf("undrain-node: changed %v, %v; want a change", changed, err)
 		}
 		want := [][]netip.Addr{{}, vip, {}, vip}
 		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {

@@ -49,12 +49,19 @@ func NewLinuxNetwork() (Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: current network namespace: %w", err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	l := &linuxNetwork{ns: ns}
+	// Not NewHandleAt(ns): it enters ns even when the thread is in it
+	// already, and setns needs CAP_SYS_ADMIN, which the daemon has not
+	// (its unit grants CAP_NET_ADMIN and CAP_NET_RAW only).
+	err = l.inNetns(func() (err error) {
+		l.h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		return err
+	})
 	if err != nil {
 		_ = ns.Close()
 		return nil, fmt.Errorf("vrrp: netlink: %w", err)
 	}
-	return &linuxNetwork{h: h, ns: ns}, nil
+	return l, nil
 }
 
 // Close releases the netlink handle and the namespace, once the contexts of
@@ -515,12 +522,18 @@ func (l *linuxNetwork) Watch(ctx context.Context, ch chan<- NetEvent) error {
 		errMu.Unlock()
 	}
 	const rcvbuf = 1 << 20
-	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
-		Namespace: &l.ns, ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
+	// In the namespace rather than with Namespace: set, which would setns
+	// (CAP_SYS_ADMIN) even into the namespace the thread is in.
+	if err := l.inNetns(func() error {
+		return netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
+			ErrorCallback: errCb, ReceiveBufferSize: rcvbuf})
+	}); err != nil {
 		return err
 	}
-	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{
-		Namespace: &l.ns, ErrorCallback: errCb, ReceiveBufferSize: rcvbuf}); err != nil {
+	if err := l.inNetns(func() error {
+		return netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{
+			ErrorCallback: errCb, ReceiveBufferSize: rcvbuf})
+	}); err != nil {
 		close(done)
 		return err
 	}

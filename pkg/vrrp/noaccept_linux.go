@@ -45,7 +45,13 @@ type nftFilter struct {
 
 // AcceptFilter creates the table FilterTable in the network's namespace.
 func (l *linuxNetwork) AcceptFilter() (AcceptFilter, error) {
-	c, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(int(l.ns)))
+	// Dialled in the namespace rather than WithNetNSFd, which would setns
+	// (CAP_SYS_ADMIN) even into the namespace the thread is in.
+	var c *nftables.Conn
+	err := l.inNetns(func() (err error) {
+		c, err = nftables.New(nftables.AsLasting())
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: nftables: %w", err)
 	}

@@ -289,7 +289,11 @@ func TestIntegrationNATLifecycle(t *testing.T) {
 	})
 
 	t.Run("reload applies the difference", func(t *testing.T) {
-		before := e.stats(lb1)["TCP 192.0.2.100:80"]
+		var before lab.Stats
+		e.waitFor("web's counters to show its traffic (the kernel folds them every 2 s)", 10*time.Second, func() bool {
+			before = e.stats(lb1)["TCP 192.0.2.100:80"]
+			return before.Conns > 0
+		})
 		e.reload(lb1, natIPVS, webAPI, "reload applied")
 		// api created; b2's weight edited; b3 leaves web at weight 0 first.
 		if ops := lastReconcile(t, lb1, "reload"); ops != 3 {
@@ -333,6 +337,7 @@ func TestIntegrationNATLifecycle(t *testing.T) {
 
 	t.Run("removed backend drains then goes", func(t *testing.T) {
 		// Hold a connection to api's only backend, then remove it.
+		e.waitMaster(lb1, lb2)
 		c, err := e.lab.Dial(e.ctx, "192.0.2.100:8081")
 		if err != nil {
 			t.Fatal(err)
@@ -416,9 +421,27 @@ func TestIntegrationNATLifecycle(t *testing.T) {
 		e.assertServes("http://192.0.2.100/", 5)
 	})
 
+	t.Run("a VRRP priority reloaded applies live", func(t *testing.T) {
+		lb1.Priority = 90 // below lb2's 100: lb2 preempts
+		e.reload(lb1, natIPVS, webAPI, "reload applied")
+		e.waitMaster(lb2, lb1)
+		e.assertServes("http://192.0.2.100/", 5)
+		lb1.Priority = 150
+		e.reload(lb1, natIPVS, webAPI, "reload applied")
+		e.waitMaster(lb1, lb2)
+	})
+
+	// SIGTERM: priority-0 adverts, VIPs removed, IPVS left, a clean exit
+	// within a second.
 	for _, lb := range []*lab.LB{lb1, lb2} {
+		start := time.Now()
 		if err := lb.Stop(5 * time.Second); err != nil {
 			t.Errorf("%s: %v", lb.Name, err)
+		}
+		took := time.Since(start)
+		t.Logf("%s exited %v after SIGTERM", lb.Name, took.Round(time.Millisecond))
+		if took > time.Second {
+			t.Errorf("%s took %v to exit after SIGTERM, want under a second", lb.Name, took)
 		}
 	}
 	if lb1.HoldsVIP(e.ctx) || lb2.HoldsVIP(e.ctx) {

@@ -21,8 +21,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -144,40 +142,16 @@ func bootVM(ctx context.Context, o options) (*vmResult, error) {
 		return nil, fmt.Errorf("seesawd binary: %w (make bench-engine builds it)", err)
 	}
 	fmt.Fprintln(os.Stderr, "engine-bench: booting the VM lab for the real-kernel part")
-	var out bytes.Buffer
-	rc, err := vm.Run(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 30 * time.Minute,
-		Files: []string{self, o.seesawd}, Stdout: io.MultiWriter(&out, prefixWriter{os.Stderr})},
+	var r vmResult
+	err = vm.RunResult(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 30 * time.Minute,
+		Files: []string{self, o.seesawd}}, os.Stderr, resultPrefix, &r,
 		"/run/seesaw-vm/"+filepath.Base(self), "-part", "vm", "-seesawd", "/run/seesaw-vm/"+filepath.Base(o.seesawd),
 		"-services", fmt.Sprint(o.services), "-backends", fmt.Sprint(o.backends), "-reloads", fmt.Sprint(o.reloads),
 		"-flips", fmt.Sprint(o.flips), "-steady", o.steady.String())
 	if err != nil {
 		return nil, err
 	}
-	if rc != 0 {
-		return nil, fmt.Errorf("the VM part failed (exit %d)", rc)
-	}
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		if js, ok := strings.CutPrefix(sc.Text(), resultPrefix); ok {
-			var r vmResult
-			if err := json.Unmarshal([]byte(js), &r); err != nil {
-				return nil, err
-			}
-			return &r, nil
-		}
-	}
-	return nil, fmt.Errorf("the VM part printed no result")
-}
-
-// prefixWriter forwards the guest's progress lines, not its result line.
-type prefixWriter struct{ w io.Writer }
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	if !bytes.HasPrefix(b, []byte(resultPrefix)) {
-		_, _ = p.w.Write(b)
-	}
-	return len(b), nil
+	return &r, nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }

@@ -1,0 +1,66 @@
+package vm
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// RunResult runs argv in the guest as Run does, for a program that prints
+// its result as one line of JSON after prefix: that line is decoded into
+// out, and the guest's other output is forwarded to progress as it comes
+// (cfg.Stdout is replaced). An exit status other than 0, or no such line,
+// is an error.
+func RunResult(ctx context.Context, cfg *Config, progress io.Writer, prefix string, out any, argv ...string) error {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	var buf bytes.Buffer
+	c.Stdout = io.MultiWriter(&buf, &lineFilter{w: progress, drop: prefix})
+	rc, err := Run(ctx, &c, argv...)
+	if err != nil {
+		return err
+	}
+	if rc != 0 {
+		return fmt.Errorf("vm: %s failed (exit %d)", argv[0], rc)
+	}
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		if js, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			if err := json.Unmarshal([]byte(js), out); err != nil {
+				return fmt.Errorf("vm: %s's result: %w", argv[0], err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("vm: %s printed no result line (%q)", argv[0], prefix)
+}
+
+// lineFilter forwards whole lines to w, except those starting with drop.
+type lineFilter struct {
+	w       io.Writer
+	drop    string
+	partial []byte
+}
+
+func (f *lineFilter) Write(b []byte) (int, error) {
+	f.partial = append(f.partial, b...)
+	for {
+		i := bytes.IndexByte(f.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := f.partial[:i+1]
+		if f.w != nil && !bytes.HasPrefix(line, []byte(f.drop)) {
+			_, _ = f.w.Write(line)
+		}
+		f.partial = f.partial[i+1:]
+	}
+	return len(b), nil
+}
