@@ -185,6 +185,8 @@ func report(w io.Writer, o options, hostReload reloadResult, hostFlips []time.Du
 	fmt.Fprintln(tw, "measure\tseesawd\tkeepalived 2.2.7\t")
 	fmt.Fprintf(tw, "reload, in process, host: ops\t%s\t-\t\n", ints(hostReload.Ops))
 	fmt.Fprintf(tw, "reload, in process, host: time\t%s\t-\t\n", spread(hostReload.Times))
+	fmt.Fprintf(tw, "  of which file (read, parse, validate)\t%s\t-\t\n", spread(hostReload.Parse))
+	fmt.Fprintf(tw, "  of which engine (checks' Update, reconcile)\t%s\t-\t\n", spread(hostReload.Engine))
 	fmt.Fprintf(tw, "transition to kernel, host fake kernel: p50 / p99\t%s / %s\t-\t\n", ms(quantile(hostFlips, 0.5)), ms(quantile(hostFlips, 0.99)))
 	if v != nil {
 		s, k := v.Seesawd, v.Keepalived
