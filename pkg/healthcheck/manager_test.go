@@ -683,3 +683,71 @@ func TestManagerChangedDefinition(t *testing.T) {
 		}
 	})
 }
+
+// stepClock moves forward by step at every reading: a scheduler pass that
+// reads it sees time go by as it works.
+type stepClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.step)
+	return c.t
+}
+
+func (c *stepClock) NewTimer(d time.Duration) clock.Timer { return clock.System{}.NewTimer(d) }
+
+// TestLaunchDueIsBounded: a scheduler 1,000 checks behind launches them in
+// passes of at most passMax, earliest due first, so the run loop serves
+// verdicts, transitions, Update and Snapshot between passes; every check is
+// launched once.
+func TestLaunchDueIsBounded(t *testing.T) {
+	var f fakes
+	m := New(&Config{NewChecker: f.factory, Coalesce: -1})
+	m.Close() // the test drives the scheduler's state from here on
+	clk := &stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), step: time.Millisecond}
+	m.clock = clk
+	start := clk.Now()
+	const n = 1000
+	for i := range n {
+		d := mdef(fmt.Sprintf("10.0.%d.%d:80", i/250, 1+i%250), 1, 1)
+		ch, _ := f.factory(d)
+		r := m.newRunner(d.Key(), d, ch, start)
+		r.next, r.first = start.Add(-time.Duration(n-i)*time.Microsecond), false
+		m.heap.push(r, m.dueKey(r.next))
+	}
+	passes, launched := 0, 0
+	for {
+		passes++
+		if passes > n {
+			t.Fatal("launchDue never finished")
+		}
+		cut := m.launchDue(clk.Now())
+		this := len(m.queue) - launched
+		launched = len(m.queue)
+		if limit := passCheckEvery * int(passMax/clk.step+1); this > limit {
+			t.Fatalf("pass %d launched %d checks, more than passMax allows (%d)", passes, this, limit)
+		}
+		if !cut {
+			break
+		}
+		if this == 0 {
+			t.Fatalf("pass %d was cut without launching anything", passes)
+		}
+	}
+	if passes < 2 || launched != n {
+		t.Fatalf("%d passes launched %d checks, want several passes and all %d", passes, launched, n)
+	}
+	for i := 1; i < len(m.queue); i++ {
+		if m.queue[i].sched.Before(m.queue[i-1].sched) {
+			t.Fatalf("launch %d was due at %v, before launch %d (%v): not earliest first", i, m.queue[i].sched, i-1, m.queue[i-1].sched)
+		}
+	}
+	if m.launchDue(clk.Now()) {
+		t.Error("a pass with nothing due says it was cut")
+	}
+}
