@@ -804,3 +804,117 @@ func TestManagerChangedDefinition(t *testing.T) {
 		}
 	})
 }
+
+// stepClock moves forward by step at every reading: a scheduler pass that
+// reads it sees time go by as it works.
+type stepClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.step)
+	return c.t
+}
+
+func (c *stepClock) NewTimer(d time.Duration) clock.Timer { return clock.System{}.NewTimer(d) }
+
+// stepStarter is a socket probe decided inline, whose system calls take
+// one reading of a stepClock.
+type stepStarter struct {
+	clk *stepClock
+}
+
+func (s *stepStarter) Check(context.Context) Result { return Result{} }
+
+func (s *stepStarter) start(_ *connector, now time.Time, _ time.Duration, _ func(Result)) (Result, bool) {
+	return Result{Time: now, Latency: s.clk.Now().Sub(now)}, true
+}
+
+// TestRunDueIsBounded: a scheduler 1,000 checks behind starts them in
+// passes of at most passMax, earliest due first, so the run loop serves
+// verdicts, transitions, Update and Snapshot between passes; every check is
+// started once. Blocking checks are queued for workers, which takes no
+// system call; socket probes are decided inline, one clock read each.
+func TestRunDueIsBounded(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			var f fakes
+			var started []time.Time // due times, in the order runs started or were queued
+			m := New(&Config{NewChecker: f.factory, Coalesce: -1})
+			m.Close() // the test drives the scheduler's state from here on
+			// A 1s interval: the inline passes, one reading each, take
+			// 100ms in all, so no check comes due twice.
+			clk := &stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), step: time.Millisecond}
+			if inline {
+				clk.step = 100 * time.Microsecond
+			}
+			m.clock = clk
+			m.onResult = func(ri RunInfo) { started = append(started, ri.Scheduled) }
+			s := &stepStarter{clk: clk}
+			start := clk.Now()
+			const n = 1000
+			for i := range n {
+				d := mdef(fmt.Sprintf("10.0.%d.%d:80", i/250, 1+i%250), 1, 1)
+				ch, _ := f.factory(d)
+				if inline {
+					ch = s
+				}
+				r := m.newRunner(d.Key(), d, ch, start)
+				r.next, r.first = start.Add(-time.Duration(n-i)*time.Microsecond), false
+				m.heap.push(r, m.dueKey(r.next))
+			}
+			launched := func() int {
+				if inline {
+					return len(started)
+				}
+				return len(m.queue)
+			}
+			passes, done := 0, 0
+			// An inline start reads the clock once; queuing reads it every
+			// passCheckEvery.
+			perRead := 1
+			if !inline {
+				perRead = passCheckEvery
+			}
+			for {
+				passes++
+				if passes > n {
+					t.Fatal("runDue never finished")
+				}
+				m.runDue(clk.Now())
+				this := launched() - done
+				done = launched()
+				if limit := perRead * int(passMax/clk.step+1); this > limit {
+					t.Fatalf("pass %d started %d checks, more than passMax allows (%d)", passes, this, limit)
+				}
+				if !m.cut {
+					break
+				}
+				if this == 0 {
+					t.Fatalf("pass %d was cut without starting anything", passes)
+				}
+			}
+			if passes < 2 || done != n {
+				t.Fatalf("%d passes started %d checks, want several passes and all %d", passes, done, n)
+			}
+			if !inline {
+				for _, r := range m.queue {
+					started = append(started, r.sched)
+				}
+			}
+			for i := 1; i < len(started); i++ {
+				if started[i].Before(started[i-1]) {
+					t.Fatalf("start %d was due at %v, before start %d (%v): not earliest first", i, started[i], i-1, started[i-1])
+				}
+			}
+			m.runDue(clk.Now())
+			if m.cut {
+				t.Error("a pass with nothing due says it was cut")
+			}
+		})
+	}
+}

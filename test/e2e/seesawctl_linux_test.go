@@ -28,7 +28,6 @@ import (
 type ctlLab struct {
 	*env
 	bin      string
-	sock     map[*lab.LB]string
 	ipvsYAML string
 }
 
@@ -51,9 +50,10 @@ func setupCtl(t *testing.T, ipvsYAML, services string, ports ...uint16) *ctlLab 
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := &ctlLab{env: e, bin: bin, sock: map[*lab.LB]string{}, ipvsYAML: ipvsYAML}
+	c := &ctlLab{env: e, bin: bin, ipvsYAML: ipvsYAML}
 	for _, lb := range []*lab.LB{e.lb1, e.lb2} {
-		c.sock[lb] = filepath.Join(dir, lb.Name+".sock")
+		// A socket in a directory a non-root user can reach.
+		lb.ControlSocket = filepath.Join(dir, lb.Name+".sock")
 		c.writeConfig(lb, services)
 		if err := lb.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
@@ -66,14 +66,10 @@ func setupCtl(t *testing.T, ipvsYAML, services string, ports ...uint16) *ctlLab 
 	return c
 }
 
-// writeConfig writes lb's configuration with services and its control socket.
+// writeConfig writes lb's configuration with services.
 func (c *ctlLab) writeConfig(lb *lab.LB, services string) {
 	c.t.Helper()
-	// The lab's own control line gives way to the socket in a directory a
-	// non-root user can reach.
-	conf := regexp.MustCompile(`(?m)^control: .*\n`).ReplaceAllString(lb.Render(c.ipvsYAML, services), "") +
-		"control: { socket: " + c.sock[lb] + " }\n"
-	if err := os.WriteFile(lb.ConfigPath, []byte(conf), 0o644); err != nil {
+	if err := lb.WriteConfig(c.ipvsYAML, services); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -88,7 +84,7 @@ func (c *ctlLab) ctlAs(cred *syscall.Credential, lb *lab.LB, args ...string) (co
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, append(args, "--socket", c.sock[lb])...)
+	cmd := exec.CommandContext(ctx, c.bin, append(args, "--socket", lb.ControlSocket)...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var out, errb bytes.Buffer
@@ -330,11 +326,11 @@ func TestIntegrationSeesawctl(t *testing.T) {
 	t.Run("a non-root user is refused", func(t *testing.T) {
 		nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
 		code, _, errs := c.ctlAs(nobody, lb1, "status")
-		if code != 1 || !strings.Contains(errs, "permission denied on "+c.sock[lb1]+": run seesawctl as root") {
+		if code != 1 || !strings.Contains(errs, "permission denied on "+lb1.ControlSocket+": run seesawctl as root") {
 			t.Errorf("nobody, socket 0600: exit %d: %s", code, errs)
 		}
 		// A socket opened to everyone by mistake: the peer check still refuses.
-		if err := os.Chmod(c.sock[lb1], 0o666); err != nil {
+		if err := os.Chmod(lb1.ControlSocket, 0o666); err != nil {
 			t.Fatal(err)
 		}
 		code, _, errs = c.ctlAs(nobody, lb1, "drain", "web", "10.0.1.11")

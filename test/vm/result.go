@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -41,6 +43,25 @@ func RunResult(ctx context.Context, cfg *Config, progress io.Writer, prefix stri
 	}
 	return fmt.Errorf("vm: %s printed no result line (%q)", argv[0], prefix)
 }
+
+// RunSelfResult runs this very program in the guest with args as a
+// RunResult, shipping it and the files of cfg.Files; GuestPath names a
+// shipped file in args.
+func RunSelfResult(ctx context.Context, cfg *Config, progress io.Writer, prefix string, out any, args ...string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("vm: %w", err)
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.Files = append([]string{self}, c.Files...)
+	return RunResult(ctx, &c, progress, prefix, out, append([]string{GuestPath(self)}, args...)...)
+}
+
+// GuestPath is where the guest sees a file shipped in Config.Files.
+func GuestPath(host string) string { return "/run/seesaw-vm/" + filepath.Base(host) }
 
 // lineFilter forwards whole lines to w, except those starting with drop.
 type lineFilter struct {

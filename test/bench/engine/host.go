@@ -24,6 +24,9 @@ const hostCheck = "{ type: tcp, interval: 1h, timeout: 2s, initial: up }"
 type reloadResult struct {
 	Ops   []int
 	Times []time.Duration
+	// Parse is the file's part of each reload (read, parse, validate),
+	// Engine the engine's (the checks' Update and the reconcile).
+	Parse, Engine []time.Duration
 }
 
 // measureReload runs the engine on kernel k with a real health-check
@@ -71,10 +74,13 @@ func measureReload(ctx context.Context, l layout, k engine.Kernel, rounds int, d
 			return res, err
 		}
 		ecfg := cfg.Engine()
+		parsed := time.Now()
 		if err := e.Reload(ctx, &ecfg); err != nil {
 			return res, err
 		}
 		res.Times = append(res.Times, time.Since(start))
+		res.Parse = append(res.Parse, parsed.Sub(start))
+		res.Engine = append(res.Engine, time.Since(parsed))
 		res.Ops = append(res.Ops, opsOf(last))
 	}
 	cancel()

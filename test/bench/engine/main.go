@@ -28,7 +28,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -134,18 +133,13 @@ func main() {
 
 // bootVM runs this binary's VM part in the lab and reads its result.
 func bootVM(ctx context.Context, o options) (*vmResult, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	if _, err := os.Stat(o.seesawd); err != nil {
 		return nil, fmt.Errorf("seesawd binary: %w (make bench-engine builds it)", err)
 	}
 	fmt.Fprintln(os.Stderr, "engine-bench: booting the VM lab for the real-kernel part")
 	var r vmResult
-	err = vm.RunResult(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 30 * time.Minute,
-		Files: []string{self, o.seesawd}}, os.Stderr, resultPrefix, &r,
-		"/run/seesaw-vm/"+filepath.Base(self), "-part", "vm", "-seesawd", "/run/seesaw-vm/"+filepath.Base(o.seesawd),
+	err := vm.RunSelfResult(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 30 * time.Minute, Files: []string{o.seesawd}},
+		os.Stderr, resultPrefix, &r, "-part", "vm", "-seesawd", vm.GuestPath(o.seesawd),
 		"-services", fmt.Sprint(o.services), "-backends", fmt.Sprint(o.backends), "-reloads", fmt.Sprint(o.reloads),
 		"-flips", fmt.Sprint(o.flips), "-steady", o.steady.String())
 	if err != nil {
@@ -185,6 +179,8 @@ func report(w io.Writer, o options, hostReload reloadResult, hostFlips []time.Du
 	fmt.Fprintln(tw, "measure\tseesawd\tkeepalived 2.2.7\t")
 	fmt.Fprintf(tw, "reload, in process, host: ops\t%s\t-\t\n", ints(hostReload.Ops))
 	fmt.Fprintf(tw, "reload, in process, host: time\t%s\t-\t\n", spread(hostReload.Times))
+	fmt.Fprintf(tw, "  of which file (read, parse, validate)\t%s\t-\t\n", spread(hostReload.Parse))
+	fmt.Fprintf(tw, "  of which engine (checks' Update, reconcile)\t%s\t-\t\n", spread(hostReload.Engine))
 	fmt.Fprintf(tw, "transition to kernel, host fake kernel: p50 / p99\t%s / %s\t-\t\n", ms(quantile(hostFlips, 0.5)), ms(quantile(hostFlips, 0.99)))
 	if v != nil {
 		s, k := v.Seesawd, v.Keepalived

@@ -375,6 +375,7 @@ func (b *bench) seesawd(ctx context.Context) (daemonResult, error) {
 		return r, err
 	}
 	progress("seesawd: every backend in after %v", r.Programmed)
+	progress("seesawd: fresh start: %s", freshStart(lw, t0))
 	if err := b.steady(&r); err != nil {
 		return r, err
 	}
@@ -524,4 +525,34 @@ func weightOf(ds []ipvs.Destination, addr string, want uint32) bool {
 		}
 	}
 	return false
+}
+
+// freshStart summarises the first verdicts of a fresh start from seesawd's
+// log: how many backends went from unknown to up or down, and when the last
+// of each came, then the reconciles that followed.
+func freshStart(lw logWatch, t0 time.Time) string {
+	counts := map[string]int{}
+	last := map[string]time.Duration{}
+	for _, m := range lw.lines("backend health") {
+		if m["from"] != "unknown" {
+			continue
+		}
+		to, _ := m["to"].(string)
+		counts[to]++
+		if ts, ok := m["ts"].(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.Sub(t0) > last[to] {
+				last[to] = t.Sub(t0)
+			}
+		}
+	}
+	var took time.Duration
+	n := 0
+	for _, m := range lw.lines("reconciled") {
+		if m["reason"] == "health" {
+			n++
+			took += seconds(m["took"])
+		}
+	}
+	return fmt.Sprintf("first verdicts up %d (last at %v), down %d (last at %v); %d health reconciles, %v in all",
+		counts["up"], last["up"].Round(time.Millisecond), counts["down"], last["down"].Round(time.Millisecond), n, took.Round(time.Millisecond))
 }

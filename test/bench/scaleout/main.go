@@ -29,7 +29,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"text/tabwriter"
@@ -101,18 +100,13 @@ func fatalf(format string, args ...any) {
 
 // bootVM runs this binary's VM part in the lab and reads its result.
 func bootVM(ctx context.Context, o options) (*result, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	if _, err := os.Stat(o.seesawd); err != nil {
 		return nil, fmt.Errorf("seesawd binary: %w (make bench-scaleout builds it)", err)
 	}
 	fmt.Fprintln(os.Stderr, "scaleout-bench: booting the VM lab")
 	var r result
-	err = vm.RunResult(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 60 * time.Minute,
-		Files: []string{self, o.seesawd}}, os.Stderr, resultPrefix, &r,
-		"/run/seesaw-vm/"+filepath.Base(self), "-part", "vm", "-seesawd", "/run/seesaw-vm/"+filepath.Base(o.seesawd),
+	err := vm.RunSelfResult(ctx, &vm.Config{Memory: "2G", CPUs: 2, Timeout: 60 * time.Minute, Files: []string{o.seesawd}},
+		os.Stderr, resultPrefix, &r, "-part", "vm", "-seesawd", vm.GuestPath(o.seesawd),
 		"-rounds", fmt.Sprint(o.rounds), "-flows", fmt.Sprint(o.flows), "-during", fmt.Sprint(o.during))
 	if err != nil {
 		return nil, err
