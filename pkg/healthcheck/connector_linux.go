@@ -59,7 +59,7 @@ const (
 // anything still in progress goes to c, which calls done exactly once.
 func (cd *connectDest) connect(c *connector, now time.Time, timeout time.Duration, done func(Result)) (res Result, decided bool) {
 	e := connEntry{fd: -1, dest: cd, c: c, start: now, deadline: now.Add(timeout), done: done}
-	fd, err := cd.open()
+	fd, err := cd.open(c)
 	if err == nil {
 		e.fd = int32(fd)
 		err = rawConnect(fd, &cd.sa)
@@ -117,7 +117,16 @@ func sockError(fd int) error {
 	return unix.ECONNRESET
 }
 
-func (cd *connectDest) open() (int, error) {
+// kind is which spare sockets (see spares) cd's probes can use.
+func (cd *connectDest) kind() spareKind {
+	return spareKind{family: cd.family, mark: cd.mark, src: cd.src}
+}
+
+// open returns a spare socket for cd from c, or a new one.
+func (cd *connectDest) open(c *connector) (int, error) {
+	if fd := c.spares.take(cd.kind()); fd >= 0 {
+		return fd, nil
+	}
 	fd, err := rawSocket(cd.family)
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
@@ -236,7 +245,12 @@ func (e *connEntry) judge(eof bool) bool {
 // closeNow closes the socket and returns the verdict, timed by one more
 // reading of the clock.
 func (e *connEntry) closeNow() Result {
-	if e.fd >= 0 {
+	switch {
+	case e.fd < 0:
+	case e.err == errConnectedNow && e.dest.conv == nil:
+		// A bare connect that succeeded: the socket serves the next probe.
+		e.c.spares.put(e.dest.kind(), int(e.fd))
+	default:
 		rawClose(int(e.fd))
 	}
 	return e.result(after(e.c.clk, e.start))
@@ -297,6 +311,8 @@ type connector struct {
 	// batch of verdicts, during which batching is set.
 	flush    func()
 	batching atomic.Bool
+
+	spares spares
 
 	mu      sync.Mutex
 	epfd    int
@@ -413,6 +429,7 @@ func (c *connector) close() {
 	c.wake(time.Time{})
 	c.mu.Unlock()
 	c.wg.Wait()
+	c.spares.close()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.epfd >= 0 {

@@ -252,3 +252,81 @@ func TestConnectorRawPathResetsAndRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A bare connect decided inline hands its socket back disconnected, and
+// the next probe of the same kind connects with it: one socket serves
+// them all, each connection still ends with an RST at the server, a probe
+// to a closed port on a reused socket is refused (nothing of the last
+// connection is left on it) and its socket is closed, not kept; close
+// closes the spare.
+func TestConnectorReusesSocket(t *testing.T) {
+	resets := make(chan error, 16)
+	up := tcpServer(t, func(c net.Conn) {
+		_, err := c.Read(make([]byte, 1))
+		resets <- err
+	})
+	down := closedPort(t)
+	cn := newConnector(clock.System{})
+	defer cn.close()
+	probe := func(target string) Result {
+		t.Helper()
+		c, err := NewChecker(def(TypeTCP, target), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan Result, 1)
+		r, decided := c.(asyncChecker).start(cn, time.Now(), 5*time.Second, func(r Result) { ch <- r })
+		if !decided {
+			r = <-ch
+		}
+		return r
+	}
+	spareFD := func() int {
+		t.Helper()
+		cn.spares.mu.Lock()
+		defer cn.spares.mu.Unlock()
+		if len(cn.spares.idle) != 1 {
+			t.Fatalf("%d spare sockets, want 1", len(cn.spares.idle))
+		}
+		return cn.spares.idle[0].fd
+	}
+	wantOK(t, probe(up))
+	fd := spareFD()
+	for range 3 {
+		wantOK(t, probe(up))
+		if got := spareFD(); got != fd {
+			t.Fatalf("probe used socket %d and kept it, want the spare %d reused", got, fd)
+		}
+	}
+	for i := range 4 {
+		select {
+		case err := <-resets:
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("connection %d: the server read %v, want a reset (ECONNRESET)", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("connection %d: the server never saw it end", i)
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	wantFail(t, probe(down), ErrRefused, "connect")
+	cn.spares.mu.Lock()
+	left := len(cn.spares.idle)
+	cn.spares.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d spare sockets after a refused connect, want it closed", left)
+	}
+	wantOK(t, probe(up))
+	fd = spareFD()
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	cn.close()
+	var after unix.Stat_t
+	if err := unix.Fstat(fd, &after); err == nil && after.Ino == st.Ino {
+		t.Error("the spare socket is still open after close")
+	}
+}

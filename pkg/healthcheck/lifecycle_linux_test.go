@@ -42,6 +42,8 @@ func TestManagerCloseLeavesNothing(t *testing.T) {
 		}
 		checks = append(checks, Check{ID: fmt.Sprint(i), Definition: d})
 	}
+	// Bare TCP connects to it succeed at once and leave a spare socket.
+	checks = append(checks, Check{ID: "tcp", Definition: Definition{Type: TypeTCP, Target: srv, Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Rise: 1, Fall: 1}})
 	checks = append(checks, Check{ID: "icmp", Definition: Definition{Type: TypeICMP, Target: netip.MustParseAddrPort("127.0.0.1:0"),
 		Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Rise: 1, Fall: 1}})
 	if err := m.Update(context.Background(), checks); err != nil {
