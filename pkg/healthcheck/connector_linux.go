@@ -421,8 +421,9 @@ func waitMillis(d time.Duration) int {
 // key is t as the heap's key.
 func (c *connector) key(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
 
-// close fails the probes in flight with ErrClosed, closes their sockets
-// and the epoll instance, and returns once the goroutine has ended.
+// close fails the probes in flight with ErrClosed, closes their sockets,
+// the spare ones and the epoll instance, and returns once the goroutine
+// has ended.
 func (c *connector) close() {
 	c.mu.Lock()
 	c.closed = true

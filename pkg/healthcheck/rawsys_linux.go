@@ -8,15 +8,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The system calls of a probe decided inline (socket, setsockopt, connect,
-// a zero-timeout ppoll, close) go to the kernel without the Go runtime's
-// system call bookkeeping: none of them can block (the socket is
-// non-blocking, the poll does not wait, a close with SO_LINGER 0 resets),
-// and the bookkeeping is what wakes the runtime's sysmon thread from its
-// deep sleep at the first check of every scheduler pass, after which it
-// polls every 20µs for a while (nanosleep, futex, context switches: in a
-// TCG guest a large share of a check's cost). Each call here costs what
-// the kernel takes; on a loopback or veth path that is a few microseconds.
+// The system calls of a probe decided inline (socket and setsockopt unless
+// a spare socket serves, connect, a zero-timeout ppoll, and close or the
+// disconnect that makes the socket a spare) go to the kernel without the
+// Go runtime's system call bookkeeping: none of them can block (the socket
+// is non-blocking, the poll does not wait, a close with SO_LINGER 0 and a
+// disconnect reset), and the bookkeeping is what wakes the runtime's
+// sysmon thread from its deep sleep at the first check of every scheduler
+// pass, after which it polls every 20µs for a while (nanosleep, futex,
+// context switches: in a TCG guest a large share of a check's cost). Each
+// call here costs what the kernel takes; on a loopback or veth path that
+// is a few microseconds.
 
 // rawSockaddr is a destination in the kernel's struct sockaddr layout.
 type rawSockaddr struct {
