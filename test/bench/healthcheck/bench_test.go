@@ -113,9 +113,11 @@ func TestParsePerfCSV(t *testing.T) {
 1000,,syscalls:sys_enter_connect,8001234567,100.00,,
 <not counted>,,syscalls:sys_enter_bpf,0,100.00,,
 310,,context-switches,8001234567,100.00,,
+600,,syscalls:sys_enter_connect,8001234567,100.00,,
 `
 	got, err := parsePerfCSV(out)
-	want := map[string]float64{"raw_syscalls:sys_enter": 51234, "syscalls:sys_enter_connect": 1000, "context-switches": 310}
+	want := map[string]float64{"raw_syscalls:sys_enter": 51234, "syscalls:sys_enter_connect": 1000, "context-switches": 310,
+		"syscalls:sys_enter_connect" + filteredSuffix: 600}
 	if err != nil {
 		t.Fatal(err)
 	}

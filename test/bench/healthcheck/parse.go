@@ -80,7 +80,12 @@ func parsePerfCSV(s string) (map[string]float64, error) {
 		if err != nil {
 			continue // <not counted>, <not supported>
 		}
-		counts[f[2]] = v
+		name := f[2]
+		if _, seen := counts[name]; seen {
+			// The same event again, with a filter (see countSyscalls).
+			name += filteredSuffix
+		}
+		counts[name] = v
 	}
 	if len(counts) == 0 {
 		return nil, fmt.Errorf("perf counted nothing: %q", s)

@@ -123,9 +123,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// filteredSuffix marks the second count of an event perf counted twice,
+// the second time with a filter.
+const filteredSuffix = "#filtered"
+
 // countSyscalls runs perf stat on the checker process (every thread, every
-// system call's tracepoint) for d and divides by the connect calls it made: one per TCP or HTTP check,
-// whoever the checker is. It returns nil when nothing connected (ICMP).
+// system call's tracepoint) for d and divides by the connect calls it made
+// to an address: one per TCP or HTTP check, whoever the checker is. A
+// connect to AF_UNSPEC, with which pkg/healthcheck readies a socket for the
+// next check, passes only the family (an address length of 2), so a filter
+// tells it apart; it is counted as "disconnect". It returns nil when
+// nothing connected (ICMP).
 func countSyscalls(ctx context.Context, pid int, d time.Duration) (*syscallCount, error) {
 	if _, err := exec.LookPath("perf"); err != nil {
 		return nil, fmt.Errorf("no perf (apt-get install linux-perf): %w", err)
@@ -151,7 +159,7 @@ func countSyscalls(ctx context.Context, pid int, d time.Duration) (*syscallCount
 	out.Close()
 	defer os.Remove(out.Name())
 	// perf opens one counter per event and thread: hundreds of each.
-	c := exec.CommandContext(ctx, "sh", "-c", `ulimit -n 65536; exec perf stat -x, -o "$0" -e "$1" -p "$2" -- sleep "$3"`,
+	c := exec.CommandContext(ctx, "sh", "-c", `ulimit -n 65536; exec perf stat -x, -o "$0" -e "$1" -e syscalls:sys_enter_connect --filter "addrlen != 2" -p "$2" -- sleep "$3"`,
 		out.Name(), strings.Join(events, ","), strconv.Itoa(pid), seconds(d))
 	if b, err := c.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("perf stat: %w: %s", err, b)
@@ -164,9 +172,14 @@ func countSyscalls(ctx context.Context, pid int, d time.Duration) (*syscallCount
 	if err != nil {
 		return nil, err
 	}
-	conn := counts["syscalls:sys_enter_connect"]
+	conn, all := counts["syscalls:sys_enter_connect"+filteredSuffix], counts["syscalls:sys_enter_connect"]
 	if conn == 0 {
 		return nil, nil
+	}
+	delete(counts, "syscalls:sys_enter_connect"+filteredSuffix)
+	counts["syscalls:sys_enter_connect"] = conn
+	if all > conn {
+		counts["syscalls:sys_enter_disconnect"] = all - conn
 	}
 	sc := &syscallCount{Checks: uint64(conn), Seconds: d.Seconds(), By: map[string]float64{},
 		Total: counts["raw_syscalls:sys_enter"] / conn, ContextSwitches: counts["context-switches"] / conn}
