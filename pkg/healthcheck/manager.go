@@ -392,8 +392,14 @@ func (m *Manager) run() {
 	var timerAt time.Time
 	var inbox []completion
 	drain := false
+	// ranFrom is when this goroutine last blocked or yielded, as far as it
+	// knows (zero: unknown, the next reading).
+	var ranFrom time.Time
 	for {
 		now := m.clock.Now()
+		if ranFrom.IsZero() {
+			ranFrom = now
+		}
 		if drain {
 			drain = false
 			m.inboxMu.Lock()
@@ -424,13 +430,21 @@ func (m *Manager) run() {
 		var again <-chan struct{}
 		if m.cut {
 			// The next pass follows at once, so the select below must
-			// not block; yield first, so that the Go runtime does not
-			// preempt this goroutine for running 10ms on end (a signal,
-			// and its sysmon thread retaking the P and polling every
-			// 20µs for a while).
+			// not block. Yield when this goroutine may have run for
+			// yieldAfter on end, so that the Go runtime does not preempt
+			// it at 10ms (a signal, and its sysmon thread retaking the
+			// P and polling every 20µs for a while); not at every cut,
+			// as each yield wakes an idle thread to look for work (a
+			// futex call and two context switches).
 			m.cut = false
-			runtime.Gosched()
 			again = closedChan
+			if now.Sub(ranFrom) >= yieldAfter {
+				runtime.Gosched()
+				ranFrom = time.Time{}
+			}
+		} else {
+			// The select below may block.
+			ranFrom = time.Time{}
 		}
 		select {
 		case <-again:
@@ -546,6 +560,11 @@ func (m *Manager) runDue(now time.Time) time.Time {
 	}
 	return now
 }
+
+// yieldAfter is how long the run goroutine works through cut passes
+// before it yields: under the 10ms after which the Go runtime preempts a
+// goroutine, so that with passes of passMax it yields at every other cut.
+const yieldAfter = 8 * time.Millisecond
 
 // closedChan is always ready to receive from.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
