@@ -197,14 +197,24 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 	}
 	t0 := time.Now()
 	fds := 0
+	stalls := func() time.Duration { return 0 }
+	if p.where == "host" {
+		// Not in the guest: its wake-ups would cost the VM's CPU columns.
+		stalls = watchWakeups()
+	}
 	for end := t0.Add(p.duration); time.Now().Before(end); {
 		if err := sleepCtx(ctx, min(time.Second, time.Until(end))); err != nil {
+			stalls()
 			return st, err
 		}
 		fds = max(fds, countFDs(ck.pid()))
 	}
 	s1, err := takeSample(ck.pid(), srv.Process.Pid)
 	el := time.Since(t0)
+	if worst := stalls(); worst >= hostStallNote {
+		// A checker late by about as much was not late on its own account.
+		st.addNote(fmt.Sprintf("this benchmark's own 10ms timer woke up to %v late in the window: the machine did not run its threads", worst.Round(time.Millisecond)))
+	}
 	if err != nil {
 		return st, err
 	}
@@ -280,4 +290,39 @@ func startServer(ctx context.Context, topo *topology, n, httpN int) (*exec.Cmd, 
 		return nil, lt, fmt.Errorf("listener process: %w", err)
 	}
 	return c, lt, nil
+}
+
+// hostStallNote is how late a wake-up of the coordinator must be for
+// the scenario to carry a note: the machine, not the checker, stalled.
+const hostStallNote = 100 * time.Millisecond
+
+// watchWakeups wakes every 10ms until the returned func is called, which
+// returns the latest wake-up. On a machine shared with other work, a
+// checker that falls seconds behind while the coordinator's own wake-ups
+// are as late is starved of CPU by the kernel's scheduler (its threads
+// runnable and waiting for a CPU), not stuck.
+func watchWakeups() (stop func() time.Duration) {
+	const period = 10 * time.Millisecond
+	done := make(chan struct{})
+	result := make(chan time.Duration, 1)
+	go func() {
+		var worst time.Duration
+		t := time.NewTicker(period)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				result <- worst
+				return
+			case now := <-t.C:
+				worst = max(worst, now.Sub(last)-period)
+				last = now
+			}
+		}
+	}()
+	return func() time.Duration {
+		close(done)
+		return <-result
+	}
 }

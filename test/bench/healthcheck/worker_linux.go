@@ -170,8 +170,12 @@ func parseTargets(s string) ([]netip.AddrPort, error) {
 
 func startManager(ctx context.Context, sc string, tcpTargets, httpTargets []netip.AddrPort, h *hist) (*healthcheck.Manager, *healthcheck.Pinger, error) {
 	var p *healthcheck.Pinger
+	sw := newStallWatch()
 	cfg := &healthcheck.Config{
-		OnResult: func(ri healthcheck.RunInfo) { h.record(ri.Result.Time.Sub(ri.Scheduled), ri.Result.Err) },
+		OnResult: func(ri healthcheck.RunInfo) {
+			h.record(ri.Result.Time.Sub(ri.Scheduled), ri.Result.Err)
+			sw.record(ri.Result.Time.Sub(ri.Scheduled))
+		},
 		Coalesce: *coalesce,
 	}
 	n := *checks
