@@ -68,6 +68,10 @@ func snmpField(s, proto, name string) (uint64, error) {
 	return 0, fmt.Errorf("no %s %s in /proc/net/snmp", proto, name)
 }
 
+// filteredSuffix marks the second count of an event perf counted twice,
+// the second time with a filter.
+const filteredSuffix = "#filtered"
+
 // parsePerfCSV reads perf stat -x, output: value,unit,event,... per line.
 func parsePerfCSV(s string) (map[string]float64, error) {
 	counts := map[string]float64{}

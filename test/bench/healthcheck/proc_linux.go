@@ -123,10 +123,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// filteredSuffix marks the second count of an event perf counted twice,
-// the second time with a filter.
-const filteredSuffix = "#filtered"
-
 // countSyscalls runs perf stat on the checker process (every thread, every
 // system call's tracepoint) for d and divides by the connect calls it made
 // to an address: one per TCP or HTTP check, whoever the checker is. A
