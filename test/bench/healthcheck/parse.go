@@ -72,9 +72,15 @@ func snmpField(s, proto, name string) (uint64, error) {
 // the second time with a filter.
 const filteredSuffix = "#filtered"
 
-// parsePerfCSV reads perf stat -x, output: value,unit,event,... per line.
+// parsePerfCSV reads perf stat -x, output: value,unit,event,run time in
+// ns,... per line. perf enables its counters one after another, hundreds
+// of them per thread for the system-call table, so in a slow guest the
+// last runs noticeably shorter than the first: each count is scaled to
+// the longest run time, as if all had counted over the same window.
 func parsePerfCSV(s string) (map[string]float64, error) {
 	counts := map[string]float64{}
+	runs := map[string]float64{}
+	longest := 0.0
 	for line := range strings.Lines(s) {
 		f := strings.Split(strings.TrimSpace(line), ",")
 		if len(f) < 3 || strings.HasPrefix(f[0], "#") {
@@ -90,6 +96,15 @@ func parsePerfCSV(s string) (map[string]float64, error) {
 			name += filteredSuffix
 		}
 		counts[name] = v
+		if len(f) > 3 {
+			if rt, err := strconv.ParseFloat(f[3], 64); err == nil && rt > 0 {
+				runs[name] = rt
+				longest = max(longest, rt)
+			}
+		}
+	}
+	for name, rt := range runs {
+		counts[name] *= longest / rt
 	}
 	if len(counts) == 0 {
 		return nil, fmt.Errorf("perf counted nothing: %q", s)
