@@ -106,6 +106,28 @@ Udp: 5 6
 	}
 }
 
+// A list that names keepalived and tcp twice in one round pairs each tcp
+// run with the keepalived run before it; rounds pair within the round.
+func TestRatiosPairNeighbours(t *testing.T) {
+	run := func(sc string, round int, cpu float64) Stats {
+		return Stats{Scenario: sc, Round: round, Checks: 1000, Seconds: 1, UserS: cpu}
+	}
+	cost := func(s Stats) float64 { return s.UserS }
+	for _, tt := range []struct {
+		name string
+		rs   []Stats
+		want []float64
+	}{
+		{"one round, twice", []Stats{run("keepalived", 0, 1), run("tcp", 0, 2), run("keepalived", 0, 4), run("tcp", 0, 2)}, []float64{2, 0.5}},
+		{"rounds", []Stats{run("keepalived", 1, 1), run("tcp", 1, 2), run("keepalived", 2, 4), run("tcp", 2, 2)}, []float64{2, 0.5}},
+		{"tcp first", []Stats{run("tcp", 0, 2), run("keepalived", 0, 4)}, []float64{0.5}},
+	} {
+		if d := cmp.Diff(tt.want, ratios(tt.rs, "tcp", "keepalived", cost)); d != "" {
+			t.Errorf("%s: ratios (-want +got):\n%s", tt.name, d)
+		}
+	}
+}
+
 func TestParsePerfCSV(t *testing.T) {
 	out := `# started on Thu Nov 27 09:00:00 2026
 

@@ -213,15 +213,27 @@ func scenarioNames(rs []Stats) []string {
 // ratios returns cost(a)/cost(b) for every round that ran both.
 func ratios(rs []Stats, a, b string, cost func(Stats) float64) []float64 {
 	var out []float64
-	for _, x := range rs {
+	pair := func(y, x Stats) bool { return y.Scenario == b && y.Round == x.Round && y.Checks > 0 && cost(y) > 0 }
+	for i, x := range rs {
 		if x.Scenario != a || x.Checks == 0 {
 			continue
 		}
-		for _, y := range rs {
-			if y.Scenario == b && y.Round == x.Round && y.Checks > 0 && cost(y) > 0 {
-				out = append(out, cost(x)/cost(y))
-				break
+		// The nearest b run before x in its round, else the first after:
+		// a list that names both twice (keepalived,tcp,keepalived,tcp)
+		// pairs each run with its neighbour, not every a with the first b.
+		var y *Stats
+		for k := i - 1; k >= 0 && y == nil; k-- {
+			if pair(rs[k], x) {
+				y = &rs[k]
 			}
+		}
+		for k := i + 1; k < len(rs) && y == nil; k++ {
+			if pair(rs[k], x) {
+				y = &rs[k]
+			}
+		}
+		if y != nil {
+			out = append(out, cost(x)/cost(*y))
 		}
 	}
 	return out
