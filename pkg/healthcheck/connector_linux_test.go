@@ -225,22 +225,11 @@ func TestConnectorRawPathResetsAndRefuses(t *testing.T) {
 		down.Close()
 		cn := newConnector(clock.System{})
 		defer cn.close()
-		for _, tt := range []struct {
-			target string
-			want   error
-		}{{up, nil}, {refused, ErrRefused}} {
-			c, err := NewChecker(def(TypeTCP, tt.target), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ch := make(chan Result, 1)
-			r, decided := c.(asyncChecker).start(cn, time.Now(), 5*time.Second, func(r Result) { ch <- r })
-			if !decided {
-				r = <-ch
-			}
-			if !errors.Is(r.Err, tt.want) || tt.want == nil && r.Err != nil {
-				t.Errorf("%s %s: error %v, want %v", network, tt.target, r.Err, tt.want)
-			}
+		if r := probe(t, cn, up); r.Err != nil {
+			t.Errorf("%s %s: error %v, want none", network, up, r.Err)
+		}
+		if r := probe(t, cn, refused); !errors.Is(r.Err, ErrRefused) {
+			t.Errorf("%s %s: error %v, want %v", network, refused, r.Err, ErrRefused)
 		}
 		select {
 		case err := <-reads:
@@ -251,6 +240,22 @@ func TestConnectorRawPathResetsAndRefuses(t *testing.T) {
 			t.Errorf("%s: the server never saw the probe's connection end", network)
 		}
 	}
+}
+
+// probe runs a TCP connect check to target on cn and returns its verdict,
+// reached inline or by the connector.
+func probe(t *testing.T, cn *connector, target string) Result {
+	t.Helper()
+	c, err := NewChecker(def(TypeTCP, target), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan Result, 1)
+	r, decided := c.(asyncChecker).start(cn, time.Now(), 5*time.Second, func(r Result) { ch <- r })
+	if !decided {
+		r = <-ch
+	}
+	return r
 }
 
 // A bare connect decided inline hands its socket back disconnected, and
@@ -268,19 +273,6 @@ func TestConnectorReusesSocket(t *testing.T) {
 	down := closedPort(t)
 	cn := newConnector(clock.System{})
 	defer cn.close()
-	probe := func(target string) Result {
-		t.Helper()
-		c, err := NewChecker(def(TypeTCP, target), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch := make(chan Result, 1)
-		r, decided := c.(asyncChecker).start(cn, time.Now(), 5*time.Second, func(r Result) { ch <- r })
-		if !decided {
-			r = <-ch
-		}
-		return r
-	}
 	spareFD := func() int {
 		t.Helper()
 		cn.spares.mu.Lock()
@@ -290,10 +282,10 @@ func TestConnectorReusesSocket(t *testing.T) {
 		}
 		return cn.spares.idle[0].fd
 	}
-	wantOK(t, probe(up))
+	wantOK(t, probe(t, cn, up))
 	fd := spareFD()
 	for range 3 {
-		wantOK(t, probe(up))
+		wantOK(t, probe(t, cn, up))
 		if got := spareFD(); got != fd {
 			t.Fatalf("probe used socket %d and kept it, want the spare %d reused", got, fd)
 		}
@@ -312,14 +304,14 @@ func TestConnectorReusesSocket(t *testing.T) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		t.Fatal(err)
 	}
-	wantFail(t, probe(down), ErrRefused, "connect")
+	wantFail(t, probe(t, cn, down), ErrRefused, "connect")
 	cn.spares.mu.Lock()
 	left := len(cn.spares.idle)
 	cn.spares.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d spare sockets after a refused connect, want it closed", left)
 	}
-	wantOK(t, probe(up))
+	wantOK(t, probe(t, cn, up))
 	fd = spareFD()
 	if err := unix.Fstat(fd, &st); err != nil {
 		t.Fatal(err)
