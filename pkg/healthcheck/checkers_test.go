@@ -46,6 +46,14 @@ func runCheck(t *testing.T, d Definition) Result {
 // runAsync runs a checker through its goroutine-free path, as the Manager does.
 func runAsync(t *testing.T, d Definition) Result {
 	t.Helper()
+	cn := newConnector(clock.System{})
+	defer cn.close()
+	return runAsyncOn(t, cn, asyncOf(t, d), d)
+}
+
+// asyncOf returns d's checker's goroutine-free path.
+func asyncOf(t *testing.T, d Definition) asyncChecker {
+	t.Helper()
 	c, err := NewChecker(d, nil)
 	if err != nil {
 		t.Fatalf("NewChecker: %v", err)
@@ -54,8 +62,13 @@ func runAsync(t *testing.T, d Definition) Result {
 	if !ok {
 		t.Fatalf("%T has no async path", c)
 	}
-	cn := newConnector(clock.System{})
-	defer cn.close()
+	return a
+}
+
+// runAsyncOn runs a's probe for d on cn, whose spare sockets it may use
+// and leave.
+func runAsyncOn(t *testing.T, cn *connector, a asyncChecker, d Definition) Result {
+	t.Helper()
 	ch := make(chan Result, 1)
 	if r, decided := a.start(cn, time.Now(), d.Normalize().Timeout, func(r Result) { ch <- r }); decided {
 		return r

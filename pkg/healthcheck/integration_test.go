@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/seesawd/seesawd/internal/testenv"
+	"github.com/seesawd/seesawd/pkg/clock"
 )
 
 // topo is a client namespace and a server namespace joined by a veth pair:
@@ -223,6 +224,20 @@ func TestIntegrationSourceMarkVIP(t *testing.T) {
 	d := def(TypeTCP, netip.AddrPortFrom(serverIP, port).String())
 	d.Source = clientIP2
 	tp.inClient(t, func() { wantOK(t, runAsync(t, d)); wantOK(t, runCheck(t, d)) })
+	// Spare sockets keep their bound source and go only to probes with
+	// the same: on one connector with an unsourced probe's spare (to the
+	// HTTP server, whose peers are not looked at), the sourced probes
+	// come from 10.99.0.3, the second and third on the first's socket.
+	cn := newConnector(clock.System{})
+	defer cn.close()
+	other := def(TypeTCP, netip.AddrPortFrom(serverIP, hport).String())
+	sourced := asyncOf(t, d)
+	tp.inClient(t, func() {
+		wantOK(t, runAsyncOn(t, cn, asyncOf(t, other), other))
+		for range 3 {
+			wantOK(t, runAsyncOn(t, cn, sourced, d))
+		}
+	})
 	h := def(TypeHTTP, netip.AddrPortFrom(serverIP, hport).String())
 	h.Source = clientIP2
 	h.HTTP = &HTTPOptions{BodyRegexp: `^10\.99\.0\.3:`}
@@ -244,6 +259,12 @@ func TestIntegrationSourceMarkVIP(t *testing.T) {
 		wantOK(t, runAsync(t, d))
 		wantFail(t, runAsync(t, marked), ErrRefused, "connect")
 		wantFail(t, runCheck(t, marked), ErrRefused, "connect")
+		// On one connector, a marked probe never takes the unmarked
+		// probe's spare socket, nor the other way round.
+		plain, mk := asyncOf(t, d), asyncOf(t, marked)
+		wantOK(t, runAsyncOn(t, cn, plain, d))
+		wantFail(t, runAsyncOn(t, cn, mk, marked), ErrRefused, "connect")
+		wantOK(t, runAsyncOn(t, cn, plain, d))
 	})
 	p := NewPinger(nil)
 	defer p.Close()
