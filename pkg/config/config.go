@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -121,12 +122,30 @@ func (e *Error) Strings() []string {
 }
 
 // Load reads, parses and validates the YAML file at path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return new(Loader).Load(path) }
+
+// Parse parses and validates a YAML document.
+func Parse(data []byte) (*Config, error) { return new(Loader).Parse(data) }
+
+// A Loader loads a configuration again and again, as a daemon does at
+// each reload. Each load gives the result Parse gives, but a Loader keeps
+// the parse of the services list of the last file it read, item by item,
+// and reads again only the services whose text changed: a reload that
+// edits one service of a thousand parses that one. It keeps one file's
+// parse (a few megabytes for 1,000 services of 10 backends). Its methods
+// may be called from several goroutines; loads run one at a time.
+type Loader struct {
+	mu    sync.Mutex
+	cache itemCache
+}
+
+// Load reads, parses and validates the YAML file at path.
+func (l *Loader) Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data)
+	c, err := l.Parse(data)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.File = path
@@ -135,8 +154,19 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse parses and validates a YAML document.
-func Parse(data []byte) (*Config, error) {
-	settings, doc, probs := checkYAML(data)
+func (l *Loader) Parse(data []byte) (*Config, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	settings, doc, list, probs := checkYAML(data, &l.cache)
+	defer l.cache.drop()
+	// lineOf reads the nodes of the services a problem is in.
+	place := func(p *Problem) {
+		if list != nil {
+			p.Line = list.lineOf(doc, p.Path)
+		} else {
+			p.Line = lineOf(doc, p.Path)
+		}
+	}
 	if len(probs) > 0 {
 		sortProblems(probs)
 		return nil, &Error{Problems: probs}
@@ -166,14 +196,14 @@ func Parse(data []byte) (*Config, error) {
 	c.defaultsAndValidate(v2)
 	probs = append(probs, v2.probs...)
 	for i := range probs {
-		probs[i].Line = lineOf(doc, probs[i].Path)
+		place(&probs[i])
 	}
 	if len(probs) > 0 {
 		sortProblems(probs)
 		return nil, &Error{Problems: probs}
 	}
 	for _, w := range v2.warns {
-		w.Line = lineOf(doc, w.Path)
+		place(&w)
 		c.Warnings = append(c.Warnings, w)
 	}
 	sortProblems(c.Warnings)

@@ -243,8 +243,11 @@ func (c *Config) validateServices(v *validator) {
 }
 
 // parallel runs f(0..n-1) on GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
+func parallel(n int, f func(i int)) { parallelOn(runtime.GOMAXPROCS(0), n, f) }
+
+// parallelOn runs f(0..n-1) on up to workers goroutines.
+func parallelOn(workers, n int, f func(i int)) {
+	workers = min(workers, n)
 	if workers <= 1 {
 		for i := range n {
 			f(i)

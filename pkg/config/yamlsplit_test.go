@@ -47,14 +47,17 @@ func sameNodes(a, b *yaml.Node, path string) error {
 	return nil
 }
 
-// checkSplit parses data split (into parts, from minItems services) and
-// whole; when the split parse answers, it must be the whole parse's.
-func checkSplit(t *testing.T, data []byte, parts, minItems int) bool {
+// checkSplit parses data split (into parts, from minItems services, with
+// cache) and whole; when the split parse answers, it must be the whole
+// parse's.
+func checkSplit(t *testing.T, data []byte, parts, minItems int, cache *itemCache) bool {
 	t.Helper()
-	split := parseSplit(data, parts, minItems)
+	split, list := parseSplit(data, parts, minItems, cache)
 	if split == nil {
 		return false
 	}
+	// Items whose nodes the cache dropped have them again.
+	list.hydrateAll()
 	var whole yaml.Node
 	if err := yaml.Unmarshal(data, &whole); err != nil {
 		t.Fatalf("the split parse accepted what the whole parse refuses (%v):\n%s", err, data)
@@ -75,10 +78,10 @@ func checkSplit(t *testing.T, data []byte, parts, minItems int) bool {
 
 func TestParseSplit(t *testing.T) {
 	big := bigConfig(300, 3)
-	if !checkSplit(t, []byte(big), 4, 64) {
+	if !checkSplit(t, []byte(big), 4, 64, nil) {
 		t.Fatal("the generated file was not split")
 	}
-	if checkSplit(t, []byte(bigConfig(10, 3)), 4, 64) {
+	if checkSplit(t, []byte(bigConfig(10, 3)), 4, 64, nil) {
 		t.Error("a file of 10 services was split (fewer than the minimum)")
 	}
 	for name, data := range map[string]string{
@@ -90,7 +93,7 @@ func TestParseSplit(t *testing.T) {
 		"multi-line quotes": strings.Replace(big, "port: 80\n", "port: \"80\n  - 81\"\n", 1),
 		"odd indentation":   strings.Replace(big, "    port: 80\n", " port: 80\n", 1),
 	} {
-		if checkSplit(t, []byte(data), 4, 1) {
+		if checkSplit(t, []byte(data), 4, 1, nil) {
 			t.Errorf("%s: split, want the whole-file parse", name)
 		}
 	}
@@ -103,7 +106,7 @@ func TestParseSplit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkSplit(t, data, 8, 1)
+		checkSplit(t, data, 8, 1, nil)
 	}
 }
 
@@ -126,7 +129,7 @@ func checkDecodeSplit(t *testing.T, data []byte) bool {
 	if yaml.Unmarshal(data, &doc) != nil {
 		return false
 	}
-	split, ok := decodeSplit(&doc, 1)
+	split, ok := decodeSplit(&doc, 1, nil)
 	if !ok {
 		return false
 	}
@@ -150,13 +153,115 @@ func TestDecodeSplit(t *testing.T) {
 	}
 }
 
+// TestParseSplitReuses: a parse with the cache of the file before reads
+// only the items whose text changed, and gives what the whole-file parse
+// gives, whether items kept their lines, moved, went or came.
+func TestParseSplitReuses(t *testing.T) {
+	before := bigConfig(200, 3)
+	edits := map[string]struct {
+		after    string
+		reparsed int
+	}{
+		"unchanged":       {before, 0},
+		"one weight":      {strings.Replace(before, "port: 10150, weight: 2", "port: 10150, weight: 7", 1), 1},
+		"a backend added": {strings.Replace(before, "      - { address: 10.1.0.3, port: 10005, weight: 3 }\n", "      - { address: 10.1.0.3, port: 10005, weight: 3 }\n      - { address: 10.1.0.9, port: 10005 }\n", 1), 1},
+		"a service gone":  {regexp.MustCompile(`(?s)  - name: s7\n.*?(  - name: s8\n)`).ReplaceAllString(before, "$1"), 0},
+		"lines above":     {strings.Replace(before, "# the services\n", "# the\n# services\n\n", 1), 0},
+	}
+	for name, e := range edits {
+		cache := &itemCache{}
+		if !checkSplit(t, []byte(before), 2, 64, cache) {
+			t.Fatal("the file was not split")
+		}
+		cache.drop()
+		// A value set on every item travels with the items the next
+		// parse takes from the cache, moved or not.
+		for _, it := range cache.items {
+			it.value, it.decoded, it.checked = "cached", true, true
+		}
+		cache.drop()
+		if !checkSplit(t, []byte(e.after), 2, 64, cache) {
+			t.Fatalf("%s: not split", name)
+		}
+		reparsed := 0
+		for _, it := range cache.items {
+			if !it.decoded {
+				reparsed++
+			}
+		}
+		if reparsed != e.reparsed {
+			t.Errorf("%s: %d items parsed again, want %d", name, reparsed, e.reparsed)
+		}
+	}
+}
+
+// TestLoaderMatchesParse: a Loader reading a sequence of edits of a file
+// gives, at each step, the configuration Parse gives for it, problems and
+// warnings with their lines included.
+func TestLoaderMatchesParse(t *testing.T) {
+	base := bigConfig(100, 2)
+	steps := []string{
+		base,
+		strings.Replace(base, "port: 10050, weight: 2", "port: 10050, weight: 9", 1),
+		"# moved\n" + base,
+		strings.Replace(base, "    port: 80\n", "    port: 80\n    bogus: 1\n", 1),
+		strings.Replace(base, "    vip: 10.200.0.51\n", "    vip: 10.200.0.50\n", 1),
+		base,
+	}
+	var l Loader
+	for i, data := range steps {
+		want, wantErr := Parse([]byte(data))
+		got, gotErr := l.Parse([]byte(data))
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("step %d: Loader %v, Parse %v", i, gotErr, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d: Loader and Parse disagree", i)
+		}
+	}
+}
+
 func FuzzParseSplit(f *testing.F) {
 	f.Add([]byte(bigConfig(3, 2)))
 	f.Add([]byte("services:\n- name: a\n  port: 1\n- name: b\nnode: {}\n"))
 	f.Add([]byte("a: 1\nservices:\n  # c\n  - x: 'it''s'\n    y: \"q\\\"\"\n\n  - z: |\n      - not an item\nb: 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkSplit(t, data, 3, 1)
+		checkSplit(t, data, 3, 1, nil)
 		checkDecodeSplit(t, data)
+	})
+}
+
+// FuzzParseSplitCached: with the cache of another file's parse (before),
+// the split parse of data is still the whole-file parse.
+func FuzzParseSplitCached(f *testing.F) {
+	big := bigConfig(3, 2)
+	f.Add([]byte(big), []byte(strings.Replace(big, "weight: 2", "weight: 3", 1)))
+	f.Add([]byte(big), []byte("# x\n"+big))
+	f.Add([]byte("services:\n- name: a\n  port: 1\n- name: b\nnode: {}\n"), []byte("services:\n- name: b\n- name: a\n  port: 1\nnode: {}\n"))
+	f.Add([]byte("a: 1\nservices:\n  # c\n  - x: 'it''s'\n    y: \"q\\\"\"\n\n  - z: |\n      - not an item\nb: 2\n"), []byte("services:\n  - z: |\n      - not an item\n"))
+	defer func(n int) { splitMinItems = n }(splitMinItems)
+	splitMinItems = 1
+	f.Fuzz(func(t *testing.T, before, data []byte) {
+		cache := &itemCache{}
+		parseSplit(before, 3, 1, cache)
+		checkSplit(t, data, 3, 1, cache)
+		cache = &itemCache{}
+		parseSplit(before, 3, 1, cache)
+		for _, it := range cache.items {
+			it.decoded, it.checked = true, true
+		}
+		cache.drop()
+		checkSplit(t, data, 3, 1, cache)
+		// And what checkYAML makes of it, decoded values and the
+		// duplicate keys' check taken from the cache.
+		cache = &itemCache{}
+		checkYAML(before, cache)
+		cache.drop()
+		got, _, _, gotProbs := checkYAML(data, cache)
+		want, _, _, wantProbs := checkYAML(data, nil)
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotProbs, wantProbs) {
+			t.Fatalf("checkYAML with the cache of\n%s\ngave %v %v, without %v %v", before, got, gotProbs, want, wantProbs)
+		}
 	})
 }
 

@@ -41,7 +41,9 @@ func measureReload(ctx context.Context, l layout, k engine.Kernel, rounds int, d
 	if err := os.WriteFile(path, []byte(l.seesawd(hostCheck, bump, state)), 0o644); err != nil {
 		return res, err
 	}
-	cfg, err := config.Load(path)
+	// The daemon's loader, kept from its start.
+	loader := new(config.Loader)
+	cfg, err := loader.Load(path)
 	if err != nil {
 		return res, err
 	}
@@ -69,7 +71,7 @@ func measureReload(ctx context.Context, l layout, k engine.Kernel, rounds int, d
 			return res, err
 		}
 		start := time.Now()
-		cfg, err := config.Load(path)
+		cfg, err := loader.Load(path)
 		if err != nil {
 			return res, err
 		}
