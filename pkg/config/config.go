@@ -206,6 +206,13 @@ func (l *Loader) Parse(data []byte) (*Config, error) {
 		place(&w)
 		c.Warnings = append(c.Warnings, w)
 	}
+	// A service is validated from its text and the rest of the file alone:
+	// the same two give the same service, which a reload need not redo.
+	if list != nil && len(list.items) == len(c.Services) {
+		for i := range c.Services {
+			c.Services[i].engine.Fingerprint = list.fingerprint(i)
+		}
+	}
 	sortProblems(c.Warnings)
 	sum := sha256.Sum256(data)
 	c.Hash = hex.EncodeToString(sum[:])

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"runtime"
 	"strconv"
@@ -89,6 +91,17 @@ func (c *itemCache) drop() {
 type splitList struct {
 	seq   *yaml.Node
 	items []*parsedItem
+	// restSum is the digest of the file outside the services list.
+	restSum [sha256.Size]byte
+}
+
+// fingerprint identifies item i with the rest of the file: what the
+// service it configures is validated from (engine.Service.Fingerprint).
+func (l *splitList) fingerprint(i int) string {
+	h := sha256.New()
+	h.Write(l.restSum[:])
+	h.Write([]byte(l.items[i].text))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // hydrate gives item i its nodes in the list.
@@ -236,7 +249,16 @@ func parseSplit(data []byte, parts, minItems int, cache *itemCache) (*yaml.Node,
 			cache.items[it.text] = it
 		}
 	}
-	return &doc, &splitList{seq: seq, items: items}
+	h := sha256.New()
+	for _, l := range lines[:start] {
+		h.Write(l)
+	}
+	for _, l := range lines[end:] {
+		h.Write(l)
+	}
+	list := &splitList{seq: seq, items: items}
+	h.Sum(list.restSum[:0])
+	return &doc, list
 }
 
 // shift adds delta to the line of n and of every node below it.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -271,6 +272,46 @@ func BenchmarkParse1000x10(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestFingerprints: a service's fingerprint stays while its text and the
+// rest of the file do, wherever it moves, and changes with either.
+func TestFingerprints(t *testing.T) {
+	base := bigConfig(100, 2)
+	fps := func(data string) map[string]string {
+		t.Helper()
+		c, err := Parse([]byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, s := range c.Engine().Services {
+			if s.Fingerprint == "" {
+				t.Fatalf("%s: no fingerprint", s.Name)
+			}
+			out[s.Name] = s.Fingerprint
+		}
+		return out
+	}
+	before := fps(base)
+	for name, e := range map[string]struct {
+		data    string
+		changed []string // the services whose fingerprint changes
+	}{
+		"one weight":   {strings.Replace(base, "port: 10050, weight: 2", "port: 10050, weight: 9", 1), []string{"s50"}},
+		"moved down":   {strings.Replace(base, "port: 10010, weight: 2 }\n", "port: 10010, weight: 2 }\n      - { address: 10.1.0.9, port: 10010 }\n", 1), []string{"s10"}},
+		"rest changed": {strings.Replace(base, "resync_interval: 30s", "resync_interval: 20s", 1), []string{"*"}},
+		"reordered": {regexp.MustCompile(`(?s)(  - name: s3\n.*?)(  - name: s4\n.*?)(  - name: s5\n)`).
+			ReplaceAllString(base, "$2$1$3"), nil},
+	} {
+		after := fps(e.data)
+		for n, fp := range after {
+			want := slices.Contains(e.changed, n) || slices.Contains(e.changed, "*")
+			if got := fp != before[n]; got != want {
+				t.Errorf("%s: %s's fingerprint changed: %v, want %v", name, n, got, want)
+			}
 		}
 	}
 }
