@@ -129,11 +129,15 @@ func Parse(data []byte) (*Config, error) { return new(Loader).Parse(data) }
 
 // A Loader loads a configuration again and again, as a daemon does at
 // each reload. Each load gives the result Parse gives, but a Loader keeps
-// the parse of the services list of the last file it read, item by item,
-// and reads again only the services whose text changed: a reload that
-// edits one service of a thousand parses that one. It keeps one file's
-// parse (a few megabytes for 1,000 services of 10 backends). Its methods
-// may be called from several goroutines; loads run one at a time.
+// the services of the last file it read, each with its text: a service
+// whose text and the rest of the file are unchanged is taken as validated
+// before, and only the others are parsed, decoded and validated (a reload
+// that edits one service of a thousand reads that one). Each service gets
+// the fingerprint of its text and the rest of the file
+// (engine.Service.Fingerprint). What it keeps is shared with the
+// configurations it returns (about 3 MB more for 1,000 services of 10
+// backends): they are read-only. Its methods may be called from several
+// goroutines; loads run one at a time.
 type Loader struct {
 	mu    sync.Mutex
 	cache itemCache
@@ -189,10 +193,21 @@ func (l *Loader) Parse(data []byte) (*Config, error) {
 	if err != nil {
 		probs = append(probs, decodeProblems(err)...)
 	}
-	if services != nil {
-		c.Services = decodeServices(services)
+	// The services the cache holds as validated from the same text and
+	// rest of the file are taken as they were.
+	var reuse []*validated
+	if list != nil && len(list.items) == len(services) {
+		reuse = make([]*validated, len(services))
+		for i, r := range list.reused {
+			if r {
+				reuse[i] = list.items[i].valid
+			}
+		}
 	}
-	v2 := &validator{c: &c}
+	if services != nil {
+		c.Services = decodeServices(services, reuse)
+	}
+	v2 := &validator{c: &c, reused: reuse}
 	c.defaultsAndValidate(v2)
 	probs = append(probs, v2.probs...)
 	for i := range probs {
@@ -207,10 +222,13 @@ func (l *Loader) Parse(data []byte) (*Config, error) {
 		c.Warnings = append(c.Warnings, w)
 	}
 	// A service is validated from its text and the rest of the file alone:
-	// the same two give the same service, which a reload need not redo.
-	if list != nil && len(list.items) == len(c.Services) {
+	// the same two give the same service, which the next load takes as it is.
+	if reuse != nil {
 		for i := range c.Services {
-			c.Services[i].engine.Fingerprint = list.fingerprint(i)
+			c.Services[i].engine.Fingerprint = list.fingerprints[i]
+			if reuse[i] == nil {
+				list.items[i].valid = &validated{fingerprint: list.fingerprints[i], svc: c.Services[i]}
+			}
 		}
 	}
 	sortProblems(c.Warnings)
@@ -267,6 +285,8 @@ type validator struct {
 	c     *Config
 	probs []Problem
 	warns []Problem
+	// reused are, by index, the services taken as validated before.
+	reused []*validated
 }
 
 func (v *validator) bad(path, format string, args ...any) {

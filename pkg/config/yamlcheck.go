@@ -93,16 +93,15 @@ func checkYAML(data []byte, cache *itemCache) (map[string]any, *yaml.Node, *spli
 		p.Line = yamlErrorLine(err.Error())
 		return nil, nil, nil, []Problem{p}
 	}
-	var items []*parsedItem
+	var reused []bool
 	if list != nil {
-		items = list.items
+		reused = list.reused
 	}
 	var dups [][2]*yaml.Node // first, second
-	// An item walked without finding a duplicate in an earlier parse has
-	// none: its text is the same.
+	// A reused item was walked in the parse that validated it.
 	checked := map[*yaml.Node]bool{}
-	for i, it := range items {
-		if it.checked {
+	for i, r := range reused {
+		if r {
 			checked[list.seq.Content[i]] = true
 		}
 	}
@@ -164,14 +163,12 @@ func checkYAML(data []byte, cache *itemCache) (map[string]any, *yaml.Node, *spli
 		}
 		return nil, doc, list, probs
 	}
-	for _, it := range items {
-		it.checked = true
-	}
-	if settings, ok := decodeSplit(doc, splitMinItems, items); ok {
+	if settings, ok := decodeSplit(doc, splitMinItems, reused); ok {
 		return settings, doc, list, nil
 	}
 	if list != nil {
 		list.hydrateAll()
+		clear(list.reused)
 	}
 	var settings map[string]any
 	if err := doc.Decode(&settings); err != nil {
@@ -244,10 +241,10 @@ func yamlErrorLine(msg string) int {
 
 // decodeSplit decodes the document as doc.Decode does, the items of the
 // top-level services list in parallel (most of a large file); false sends
-// the caller to the whole-document decode, for its error. items, when not
-// nil, are the services list's items from parseSplit: those decoded before
-// are not decoded again, and the others keep their value.
-func decodeSplit(doc *yaml.Node, minItems int, items []*parsedItem) (map[string]any, bool) {
+// the caller to the whole-document decode, for its error. The items
+// reused marks (a split parse's) are left nil in the list: their services
+// are taken as validated before.
+func decodeSplit(doc *yaml.Node, minItems int, reused []bool) (map[string]any, bool) {
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, false
 	}
@@ -273,19 +270,14 @@ func decodeSplit(doc *yaml.Node, minItems int, items []*parsedItem) (map[string]
 	if err != nil {
 		return nil, false
 	}
-	if len(items) != len(nodes) {
-		items = nil
+	if len(reused) != len(nodes) {
+		reused = nil
 	}
 	list := make([]any, len(nodes))
 	errs := make([]error, len(nodes))
 	parallel(len(nodes), func(i int) {
-		if items != nil && items[i].decoded {
-			list[i] = items[i].value
-			return
-		}
-		errs[i] = nodes[i].Decode(&list[i])
-		if items != nil && errs[i] == nil {
-			items[i].value, items[i].decoded = list[i], true
+		if reused == nil || !reused[i] {
+			errs[i] = nodes[i].Decode(&list[i])
 		}
 	})
 	for _, err := range errs {

@@ -27,14 +27,16 @@ import (
 // variable for the tests).
 var splitMinItems = 64
 
-// A reload usually changes a few services of many. itemCache keeps what
-// was made of each item of the services list of the last file split, by
-// its text, so the next parse reads only the items whose text changed: its
-// decoded value, and whether it holds a key twice. An item's nodes are
-// dropped once it is decoded and checked (they are most of the memory a
-// parse takes) and made again only to place a problem or a warning in it.
-// What it holds is never changed once made: a parse that reuses it only
-// reads it. It holds one file's items, those of the last split parse.
+// A reload usually changes a few services of many. itemCache keeps each
+// item of the services list of the last file split, by its text, with the
+// service validated from it when the file was valid. A service is
+// validated from its text and the rest of the file alone, so an item whose
+// text and rest are unchanged (same fingerprint) is neither parsed,
+// decoded nor validated again: its service is taken as it was. Other items
+// are parsed. An item's nodes are kept only during a parse, and made again
+// to place a problem or a warning in it. What a cached item holds is not
+// changed once made, but for the lines it learns. It holds one file's
+// items, those of the last split parse.
 type itemCache struct {
 	items map[string]*parsedItem
 }
@@ -43,12 +45,10 @@ type itemCache struct {
 type parsedItem struct {
 	text string
 	line int // the item's first line in its file, 1-based
-	// node is the item parsed, at its line; nil while it is not needed.
-	node    *yaml.Node
-	value   any
-	decoded bool
-	// checked: walked for duplicate keys, none found.
-	checked bool
+	// node is the item parsed, at its line; nil when not parsed (reused).
+	node *yaml.Node
+	// valid is the service validated from the item, when its file was valid.
+	valid *validated
 	// seqColumn and seqStyle are those of the list's node when this item
 	// is its first.
 	seqColumn int
@@ -57,6 +57,12 @@ type parsedItem struct {
 	// ("backends[1].port", "" for the item) that a problem or a warning
 	// was placed at.
 	lines map[string]int
+}
+
+// validated is a service as validation left it, and its fingerprint.
+type validated struct {
+	fingerprint string
+	svc         Service
 }
 
 // parse parses the item's text alone and places its nodes at its line.
@@ -76,12 +82,10 @@ func (it *parsedItem) parse() error {
 
 var errNotOneItem = errors.New("not one list item")
 
-// drop lets go of the nodes of the items that no longer need them.
+// drop lets go of the items' nodes.
 func (c *itemCache) drop() {
 	for _, it := range c.items {
-		if it.decoded && it.checked {
-			it.node = nil
-		}
+		it.node = nil
 	}
 }
 
@@ -91,16 +95,19 @@ func (c *itemCache) drop() {
 type splitList struct {
 	seq   *yaml.Node
 	items []*parsedItem
-	// restSum is the digest of the file outside the services list.
-	restSum [sha256.Size]byte
+	// reused are the items whose validated service is taken as it was:
+	// not parsed (an empty mapping stands in for each), nor decoded.
+	reused []bool
+	// fingerprints are the items' (engine.Service.Fingerprint).
+	fingerprints []string
 }
 
-// fingerprint identifies item i with the rest of the file: what the
-// service it configures is validated from (engine.Service.Fingerprint).
-func (l *splitList) fingerprint(i int) string {
+// fingerprint identifies an item's text with the rest of the file's
+// digest: what the service it configures is validated from.
+func fingerprint(restSum []byte, text string) string {
 	h := sha256.New()
-	h.Write(l.restSum[:])
-	h.Write([]byte(l.items[i].text))
+	h.Write(restSum)
+	h.Write([]byte(text))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -187,7 +194,16 @@ func parseSplit(data []byte, parts, minItems int, cache *itemCache) (*yaml.Node,
 			rest = append(rest, l...)
 		}
 	}
+	h := sha256.New()
+	for _, l := range lines[:start] {
+		h.Write(l)
+	}
+	for _, l := range lines[end:] {
+		h.Write(l)
+	}
+	restSum := h.Sum(nil)
 	items := make([]*parsedItem, len(at))
+	list := &splitList{items: items, reused: make([]bool, len(at)), fingerprints: make([]string, len(at))}
 	var miss []int
 	for i, from := range at {
 		to := end
@@ -195,23 +211,21 @@ func parseSplit(data []byte, parts, minItems int, cache *itemCache) (*yaml.Node,
 			to = at[i+1]
 		}
 		text := string(data[offsets[from]:offsets[to]])
+		list.fingerprints[i] = fingerprint(restSum, text)
 		var old *parsedItem
 		if cache != nil {
 			old = cache.items[text]
 		}
 		switch {
-		case old == nil:
+		case old == nil || old.valid == nil || old.valid.fingerprint != list.fingerprints[i]:
 			items[i] = &parsedItem{text: text, line: from + 1}
 			miss = append(miss, i)
 		case old.line == from+1:
-			items[i] = old
+			items[i], list.reused[i] = old, true
 		default:
 			c := *old
-			c.line = from + 1
-			if old.node != nil {
-				c.node = shifted(old.node, from+1-old.line)
-			}
-			items[i] = &c
+			c.line, c.node = from+1, nil
+			items[i], list.reused[i] = &c, true
 		}
 	}
 	errs := make([]error, len(miss))
@@ -249,15 +263,7 @@ func parseSplit(data []byte, parts, minItems int, cache *itemCache) (*yaml.Node,
 			cache.items[it.text] = it
 		}
 	}
-	h := sha256.New()
-	for _, l := range lines[:start] {
-		h.Write(l)
-	}
-	for _, l := range lines[end:] {
-		h.Write(l)
-	}
-	list := &splitList{seq: seq, items: items}
-	h.Sum(list.restSum[:0])
+	list.seq = seq
 	return &doc, list
 }
 
@@ -328,7 +334,7 @@ func servicesBlock(lines [][]byte) (start, end int, items []int) {
 			}
 			items = append(items, i)
 		}
-		if !quotesClosed(l) {
+		if !quotesClosed(l) || blockScalar(l) {
 			return 0, 0, nil
 		}
 	}
@@ -367,6 +373,24 @@ func plainASCII(data []byte) bool {
 func blankOrComment(l []byte) bool {
 	t := bytes.TrimLeft(l, " ")
 	return len(t) == 0 || t[0] == '\n' || t[0] == '#'
+}
+
+// blockScalar reports whether l may open a block scalar (a | or > header
+// ends it): the parser reads its lines by rules an item parsed alone does
+// not follow the same way (a first line that looks like a comment is
+// content in the file, nothing in the item alone), so such a file is
+// parsed whole. A comment is cut at its " #"; a quoted "#" only makes the
+// check say yes more often.
+func blockScalar(l []byte) bool {
+	if i := bytes.Index(l, []byte(" #")); i >= 0 {
+		l = l[:i]
+	}
+	l = bytes.TrimRight(l, " \n")
+	tok := l[bytes.LastIndexByte(l, ' ')+1:]
+	if len(tok) == 0 || tok[0] != '|' && tok[0] != '>' {
+		return false
+	}
+	return len(bytes.Trim(tok[1:], "+-123456789")) == 0
 }
 
 // quotesClosed reports whether every quoted scalar that opens on l closes
