@@ -275,19 +275,6 @@ func shift(n *yaml.Node, delta int) {
 	}
 }
 
-// shifted returns a copy of the tree n with delta added to every line.
-func shifted(n *yaml.Node, delta int) *yaml.Node {
-	c := *n
-	c.Line += delta
-	if n.Content != nil {
-		c.Content = make([]*yaml.Node, len(n.Content))
-		for i, k := range n.Content {
-			c.Content[i] = shifted(k, delta)
-		}
-	}
-	return &c
-}
-
 // servicesBlock finds the block-style top-level services list: the index
 // of its "services:" line, of the first line after the list, and of each
 // item's first line. items is nil when the file has no such list or has
