@@ -38,7 +38,10 @@ func checkConfig(path string, out io.Writer) int {
 
 // serve runs seesawd until SIGTERM or SIGINT.
 func serve(path string, stderr io.Writer) int {
-	cfg, err := config.Load(path)
+	// One loader for the daemon's life: a reload parses only the services
+	// whose text changed since the file was last read.
+	loader := new(config.Loader)
+	cfg, err := loader.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
@@ -56,7 +59,7 @@ func serve(path string, stderr io.Writer) int {
 		return exitFail
 	}
 
-	d, err := newDaemon(cfg, path, log)
+	d, err := newDaemon(cfg, path, loader, log)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitFail
@@ -91,8 +94,9 @@ func preflight(cfg *config.Config) error {
 
 // seesawd is the running daemon: the engine and its collaborators.
 type seesawd struct {
-	log  *zap.Logger
-	path string
+	log    *zap.Logger
+	path   string
+	loader *config.Loader
 	// cfg is the running configuration; the run loop owns it.
 	cfg *config.Config
 	// reloads are reload requests from the control socket.
@@ -108,8 +112,8 @@ type seesawd struct {
 	notify   *notifier
 }
 
-func newDaemon(cfg *config.Config, path string, log *zap.Logger) (*seesawd, error) {
-	d := &seesawd{log: log, cfg: cfg, path: path, reloads: make(chan chan reloadResult), notify: newNotifier(log)}
+func newDaemon(cfg *config.Config, path string, loader *config.Loader, log *zap.Logger) (*seesawd, error) {
+	d := &seesawd{log: log, cfg: cfg, path: path, loader: loader, reloads: make(chan chan reloadResult), notify: newNotifier(log)}
 	d.ctl = newController(d, cfg)
 	kernel, err := ipvs.New(nil)
 	switch {
@@ -288,7 +292,7 @@ func (d *seesawd) reload(ctx context.Context) reloadResult {
 }
 
 func (d *seesawd) reloadOnce(ctx context.Context) reloadResult {
-	cfg, err := config.Load(d.path)
+	cfg, err := d.loader.Load(d.path)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -121,12 +122,34 @@ func (e *Error) Strings() []string {
 }
 
 // Load reads, parses and validates the YAML file at path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return new(Loader).Load(path) }
+
+// Parse parses and validates a YAML document.
+func Parse(data []byte) (*Config, error) { return new(Loader).Parse(data) }
+
+// A Loader loads a configuration again and again, as a daemon does at
+// each reload. Each load gives the result Parse gives, but a Loader keeps
+// the services of the last file it read, each with its text: a service
+// whose text and the rest of the file are unchanged is taken as validated
+// before, and only the others are parsed, decoded and validated (a reload
+// that edits one service of a thousand reads that one). Each service gets
+// the fingerprint of its text and the rest of the file
+// (engine.Service.Fingerprint). What it keeps is shared with the
+// configurations it returns (about 3 MB more for 1,000 services of 10
+// backends): they are read-only. Its methods may be called from several
+// goroutines; loads run one at a time.
+type Loader struct {
+	mu    sync.Mutex
+	cache itemCache
+}
+
+// Load reads, parses and validates the YAML file at path.
+func (l *Loader) Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data)
+	c, err := l.Parse(data)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.File = path
@@ -135,8 +158,19 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse parses and validates a YAML document.
-func Parse(data []byte) (*Config, error) {
-	settings, doc, probs := checkYAML(data)
+func (l *Loader) Parse(data []byte) (*Config, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	settings, doc, list, probs := checkYAML(data, &l.cache)
+	defer l.cache.drop()
+	// lineOf reads the nodes of the services a problem is in.
+	place := func(p *Problem) {
+		if list != nil {
+			p.Line = list.lineOf(doc, p.Path)
+		} else {
+			p.Line = lineOf(doc, p.Path)
+		}
+	}
 	if len(probs) > 0 {
 		sortProblems(probs)
 		return nil, &Error{Problems: probs}
@@ -159,22 +193,43 @@ func Parse(data []byte) (*Config, error) {
 	if err != nil {
 		probs = append(probs, decodeProblems(err)...)
 	}
-	if services != nil {
-		c.Services = decodeServices(services)
+	// The services the cache holds as validated from the same text and
+	// rest of the file are taken as they were.
+	var reuse []*validated
+	if list != nil && len(list.items) == len(services) {
+		reuse = make([]*validated, len(services))
+		for i, r := range list.reused {
+			if r {
+				reuse[i] = list.items[i].valid
+			}
+		}
 	}
-	v2 := &validator{c: &c}
+	if services != nil {
+		c.Services = decodeServices(services, reuse)
+	}
+	v2 := &validator{c: &c, reused: reuse}
 	c.defaultsAndValidate(v2)
 	probs = append(probs, v2.probs...)
 	for i := range probs {
-		probs[i].Line = lineOf(doc, probs[i].Path)
+		place(&probs[i])
 	}
 	if len(probs) > 0 {
 		sortProblems(probs)
 		return nil, &Error{Problems: probs}
 	}
 	for _, w := range v2.warns {
-		w.Line = lineOf(doc, w.Path)
+		place(&w)
 		c.Warnings = append(c.Warnings, w)
+	}
+	// A service is validated from its text and the rest of the file alone:
+	// the same two give the same service, which the next load takes as it is.
+	if reuse != nil {
+		for i := range c.Services {
+			c.Services[i].engine.Fingerprint = list.fingerprints[i]
+			if reuse[i] == nil {
+				list.items[i].valid = &validated{fingerprint: list.fingerprints[i], svc: c.Services[i]}
+			}
+		}
 	}
 	sortProblems(c.Warnings)
 	sum := sha256.Sum256(data)
@@ -230,6 +285,8 @@ type validator struct {
 	c     *Config
 	probs []Problem
 	warns []Problem
+	// reused are, by index, the services taken as validated before.
+	reused []*validated
 }
 
 func (v *validator) bad(path, format string, args ...any) {

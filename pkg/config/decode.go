@@ -58,10 +58,15 @@ func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
 // The rules are the same: exact keys, no weak typing, durations from
 // strings. The problems travel with each service (decodeErrs) and its
 // validation reports them under its path.
-func decodeServices(list []any) []Service {
+// An item reuse holds is taken as validated before, not decoded.
+func decodeServices(list []any, reuse []*validated) []Service {
 	out := make([]Service, len(list))
 	parallel(len(list), func(i int) {
 		s := &out[i]
+		if reuse != nil && reuse[i] != nil {
+			*s = reuse[i].svc
+			return
+		}
 		if _, ok := list[i].(map[string]any); !ok {
 			s.decodeErrs = []*keyError{{"", fmt.Errorf("expected a mapping, got %T %v", list[i], list[i])}}
 			return

@@ -118,6 +118,9 @@ type Service struct {
 	engine engine.Service
 	// decodeErrs are the keys decodeServices could not decode.
 	decodeErrs []*keyError
+	// ownWarns are the warnings of the service's own validation, their
+	// paths from the service's ("", ".healthcheck.port").
+	ownWarns []Problem
 }
 
 // Tunnel configures the encapsulation of forward: tunnel.
@@ -208,7 +211,22 @@ func (c *Config) validateServices(v *validator) {
 		r := &res[i]
 		r.path = fmt.Sprintf("services[%d]", i)
 		r.v.c = c
-		r.es = c.Services[i].validate(&r.v, r.path, instances, groups)
+		s := &c.Services[i]
+		if v.reused != nil && v.reused[i] != nil {
+			// Validated before from the same text and rest of the file.
+			r.es = s.engine
+			for _, w := range s.ownWarns {
+				w.Path = r.path + w.Path
+				r.v.warns = append(r.v.warns, w)
+			}
+			return
+		}
+		r.es = s.validate(&r.v, r.path, instances, groups)
+		s.ownWarns = nil
+		for _, w := range r.v.warns {
+			w.Path = strings.TrimPrefix(w.Path, r.path)
+			s.ownWarns = append(s.ownWarns, w)
+		}
 	})
 	for i := range c.Services {
 		s, r, p := &c.Services[i], &res[i], res[i].path
@@ -243,8 +261,11 @@ func (c *Config) validateServices(v *validator) {
 }
 
 // parallel runs f(0..n-1) on GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
+func parallel(n int, f func(i int)) { parallelOn(runtime.GOMAXPROCS(0), n, f) }
+
+// parallelOn runs f(0..n-1) on up to workers goroutines.
+func parallelOn(workers, n int, f func(i int)) {
+	workers = min(workers, n)
 	if workers <= 1 {
 		for i := range n {
 			f(i)

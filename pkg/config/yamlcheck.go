@@ -84,19 +84,34 @@ func mappingValue(n *yaml.Node, key string) *keyValue {
 // file with `vrid: 1` and `VRID: 2` in one mapping would silently mean 2.
 // It returns the settings decoded from the nodes (so the document is parsed
 // once), the document for lineMap, and the problems: syntax errors and keys
-// given twice (exactly, or differing only in case).
-func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
-	doc, err := parseYAML(data)
+// given twice (exactly, or differing only in case). cache, when not nil,
+// carries the services' parse from one call to the next (itemCache).
+func checkYAML(data []byte, cache *itemCache) (map[string]any, *yaml.Node, *splitList, []Problem) {
+	doc, list, err := parseYAML(data, cache)
 	if err != nil {
 		p := Problem{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 		p.Line = yamlErrorLine(err.Error())
-		return nil, nil, []Problem{p}
+		return nil, nil, nil, []Problem{p}
+	}
+	var reused []bool
+	if list != nil {
+		reused = list.reused
 	}
 	var dups [][2]*yaml.Node // first, second
+	// A reused item was walked in the parse that validated it.
+	checked := map[*yaml.Node]bool{}
+	for i, r := range reused {
+		if r {
+			checked[list.seq.Content[i]] = true
+		}
+	}
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.AliasNode && n.Alias != nil {
 			n = n.Alias
+		}
+		if checked[n] {
+			return
 		}
 		switch n.Kind {
 		case yaml.DocumentNode, yaml.SequenceNode:
@@ -146,16 +161,20 @@ func checkYAML(data []byte) (map[string]any, *yaml.Node, []Problem) {
 			}
 			probs = append(probs, Problem{Path: paths.of[k], Line: k.Line, Msg: msg})
 		}
-		return nil, doc, probs
+		return nil, doc, list, probs
 	}
-	if settings, ok := decodeSplit(doc, splitMinItems); ok {
-		return settings, doc, nil
+	if settings, ok := decodeSplit(doc, splitMinItems, reused); ok {
+		return settings, doc, list, nil
+	}
+	if list != nil {
+		list.hydrateAll()
+		clear(list.reused)
 	}
 	var settings map[string]any
 	if err := doc.Decode(&settings); err != nil {
-		return nil, doc, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
+		return nil, doc, list, []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: "), Line: yamlErrorLine(err.Error())}}
 	}
-	return settings, doc, nil
+	return settings, doc, list, nil
 }
 
 // pathLines are the field paths of a document: the line of each path, and
@@ -222,8 +241,10 @@ func yamlErrorLine(msg string) int {
 
 // decodeSplit decodes the document as doc.Decode does, the items of the
 // top-level services list in parallel (most of a large file); false sends
-// the caller to the whole-document decode, for its error.
-func decodeSplit(doc *yaml.Node, minItems int) (map[string]any, bool) {
+// the caller to the whole-document decode, for its error. The items
+// reused marks (a split parse's) are left nil in the list: their services
+// are taken as validated before.
+func decodeSplit(doc *yaml.Node, minItems int, reused []bool) (map[string]any, bool) {
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, false
 	}
@@ -241,17 +262,24 @@ func decodeSplit(doc *yaml.Node, minItems int) (map[string]any, bool) {
 	if seq == nil || len(seq.Content) < minItems {
 		return nil, false
 	}
-	items := seq.Content
+	nodes := seq.Content
 	seq.Content = nil
 	var settings map[string]any
 	err := doc.Decode(&settings)
-	seq.Content = items
+	seq.Content = nodes
 	if err != nil {
 		return nil, false
 	}
-	list := make([]any, len(items))
-	errs := make([]error, len(items))
-	parallel(len(items), func(i int) { errs[i] = items[i].Decode(&list[i]) })
+	if len(reused) != len(nodes) {
+		reused = nil
+	}
+	list := make([]any, len(nodes))
+	errs := make([]error, len(nodes))
+	parallel(len(nodes), func(i int) {
+		if reused == nil || !reused[i] {
+			errs[i] = nodes[i].Decode(&list[i])
+		}
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, false

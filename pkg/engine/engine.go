@@ -119,6 +119,7 @@ type Engine struct {
 	st          *state
 	view        view
 	checkIDs    map[string]BackendKey
+	checksOf    map[string]*svcChecks // by service, for the next reload
 	checkWants  map[ipvs.ServiceKey]*want
 	track       map[string]int // vrrp penalty applied, by instance
 	vrrpStates  map[vrrp.InstanceID]vrrp.Event
@@ -200,10 +201,18 @@ func (e *Engine) do(ctx context.Context, f func(ctx context.Context) error) erro
 // services are not touched in the kernel. On error nothing changes.
 func (e *Engine) Reload(ctx context.Context, cfg *Config) error {
 	return e.do(ctx, func(lctx context.Context) error {
-		if err := e.install(lctx, cfg); err != nil {
+		kept, err := e.install(lctx, cfg)
+		if err != nil {
 			return err
 		}
-		e.reconcile(lctx, nil, "reload")
+		// Every key but those of the services the reload kept as they were.
+		keys := []ipvs.ServiceKey{}
+		for _, k := range e.scope() {
+			if s := e.st.byKey[k]; s == nil || !kept[s.Name] {
+				keys = append(keys, k)
+			}
+		}
+		e.reconcile(lctx, keys, "reload")
 		return nil
 	})
 }
@@ -329,7 +338,7 @@ func (e *Engine) start(ctx, lctx context.Context) error {
 	}
 	cfg := e.pendingCfg
 	e.pendingCfg = nil
-	if err := e.install(lctx, cfg); err != nil {
+	if _, err := e.install(lctx, cfg); err != nil {
 		return err
 	}
 	e.setTimeouts(lctx)
@@ -340,17 +349,31 @@ func (e *Engine) start(ctx, lctx context.Context) error {
 }
 
 // install validates what the kernel and the checks need from cfg and
-// swaps it in. On error nothing has changed.
-func (e *Engine) install(ctx context.Context, cfg *Config) error {
+// swaps it in, returning the names of the services kept as they were (same
+// Fingerprint). On error nothing has changed.
+func (e *Engine) install(ctx context.Context, cfg *Config) (map[string]bool, error) {
 	now := e.clock.Now()
 	marks, err := e.allocMarks(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	checks, ids := buildChecks(cfg, marks, e.routeSource)
+	kept := map[string]bool{}
+	for i := range cfg.Services {
+		s := &cfg.Services[i]
+		if o := e.st.byName[s.Name]; o != nil && s.Fingerprint != "" && o.Fingerprint == s.Fingerprint && sameMarks(s, marks, e.st.marks) {
+			kept[s.Name] = true
+		}
+	}
+	checks, ids, bySvc := buildChecks(cfg, marks, e.routeSource, func(s *Service) *svcChecks {
+		if kept[s.Name] {
+			return e.checksOf[s.Name]
+		}
+		return nil
+	})
 	if err := e.opts.Checks.Update(ctx, checks); err != nil {
-		return fmt.Errorf("engine: health checks: %w", err)
+		return nil, fmt.Errorf("engine: health checks: %w", err)
 	}
+	e.checksOf = bySvc
 	old := e.st.cfg
 	e.st.marks = marks
 	e.st.setConfig(cfg, now)
@@ -369,8 +392,9 @@ func (e *Engine) install(ctx context.Context, cfg *Config) error {
 	if old != nil && old.ResyncInterval != cfg.ResyncInterval {
 		e.nextResync = now.Add(cfg.ResyncInterval)
 	}
-	e.log.Info("configuration installed", zap.Int("services", len(cfg.Services)), zap.Int("checks", len(checks)))
-	return nil
+	e.log.Info("configuration installed", zap.Int("services", len(cfg.Services)), zap.Int("checks", len(checks)),
+		zap.Int("services_unchanged", len(kept)))
+	return kept, nil
 }
 
 // allocMarks gives every through_vip backend of cfg a firewall mark,
@@ -414,33 +438,62 @@ func (e *Engine) allocMarks(cfg *Config) (map[BackendKey]uint32, error) {
 	return out, nil
 }
 
-// buildChecks returns the health checks of cfg, each under its backend's
-// ID, and the map back from ID to backend.
-func buildChecks(cfg *Config, marks map[BackendKey]uint32, source func(netip.Addr) netip.Addr) ([]healthcheck.Check, map[string]BackendKey) {
-	var out []healthcheck.Check
-	ids := map[string]BackendKey{}
-	for i := range cfg.Services {
-		s := &cfg.Services[i]
-		for j := range s.Backends {
-			b := &s.Backends[j]
-			if b.Check == nil {
-				continue
-			}
-			k := b.Key(s.Name)
-			d := *b.Check
-			if b.ThroughVIP {
-				d.Target = netip.AddrPortFrom(s.IPVS.Address, d.Target.Port())
-				d.Mark = marks[k]
-				if !d.Source.IsValid() {
-					d.Source = source(b.Dest.Address)
-				}
-			}
-			id := k.String()
-			ids[id] = k
-			out = append(out, healthcheck.Check{ID: id, Definition: d})
+// sameMarks reports whether s's through_vip backends keep their marks
+// (allocMarks gives a backend a new one when a service took its mark).
+func sameMarks(s *Service, now, before map[BackendKey]uint32) bool {
+	for i := range s.Backends {
+		if k := s.Backends[i].Key(s.Name); s.Backends[i].ThroughVIP && now[k] != before[k] {
+			return false
 		}
 	}
-	return out, ids
+	return true
+}
+
+// svcChecks are one service's health checks and the backend of each.
+type svcChecks struct {
+	checks []healthcheck.Check
+	keys   []BackendKey
+}
+
+// buildChecks returns the health checks of cfg, each under its backend's
+// ID, the map back from ID to backend, and the checks by service. A
+// service's checks are those reuse returns for it when not nil (an
+// unchanged service's, from the configuration before).
+func buildChecks(cfg *Config, marks map[BackendKey]uint32, source func(netip.Addr) netip.Addr,
+	reuse func(*Service) *svcChecks) ([]healthcheck.Check, map[string]BackendKey, map[string]*svcChecks) {
+	var out []healthcheck.Check
+	ids := map[string]BackendKey{}
+	bySvc := make(map[string]*svcChecks, len(cfg.Services))
+	for i := range cfg.Services {
+		s := &cfg.Services[i]
+		sc := reuse(s)
+		if sc == nil {
+			sc = &svcChecks{}
+			for j := range s.Backends {
+				b := &s.Backends[j]
+				if b.Check == nil {
+					continue
+				}
+				k := b.Key(s.Name)
+				d := *b.Check
+				if b.ThroughVIP {
+					d.Target = netip.AddrPortFrom(s.IPVS.Address, d.Target.Port())
+					d.Mark = marks[k]
+					if !d.Source.IsValid() {
+						d.Source = source(b.Dest.Address)
+					}
+				}
+				sc.checks = append(sc.checks, healthcheck.Check{ID: k.String(), Definition: d})
+				sc.keys = append(sc.keys, k)
+			}
+		}
+		for j, c := range sc.checks {
+			ids[c.ID] = sc.keys[j]
+		}
+		out = append(out, sc.checks...)
+		bySvc[s.Name] = sc
+	}
+	return out, ids, bySvc
 }
 
 // routeSource is Options.RouteSource, logging failures (the probe then

@@ -363,6 +363,62 @@ func TestReloadAppliesOnlyTheDifference(t *testing.T) {
 	})
 }
 
+// TestReloadKeepsUnchangedFingerprints: a reload that keeps a service's
+// fingerprint keeps its checks as they were and issues nothing for it; the
+// changed service is applied.
+func TestReloadKeepsUnchangedFingerprints(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newFakeKernel()
+		web1, api1 := withChecks(web), withChecks(svc("api", "192.0.2.2", "10.0.1.1", "10.0.1.2"))
+		web1.Fingerprint, api1.Fingerprint = "w1", "a1"
+		h := start(t, k, cfgOf(web1, api1), "")
+		h.health("web", healthcheck.StateUp, "10.0.0.1:8080", "10.0.0.2:8080")
+		h.health("api", healthcheck.StateUp, "10.0.1.1:8080", "10.0.1.2:8080")
+		k.takeOps()
+		web2, api2 := withChecks(web), withChecks(svc("api", "192.0.2.2", "10.0.1.1", "10.0.1.2"))
+		web2.Fingerprint, api2.Fingerprint = "w1", "a2"
+		api2.Backends[1].Dest.Weight = 5
+		if err := h.e.Reload(context.Background(), cfgOf(web2, api2)); err != nil {
+			t.Fatal(err)
+		}
+		wantOps(t, k.takeOps(), "update destination tcp 192.0.2.2:80 -> 10.0.1.2:8080 weight 5")
+		for _, id := range []string{"web/10.0.0.1:8080", "web/10.0.0.2:8080", "api/10.0.1.1:8080"} {
+			if _, ok := h.c.get(id); !ok {
+				t.Errorf("check %s lost at the reload", id)
+			}
+		}
+		// Health stays: a web backend going down is still one operation.
+		h.health("web", healthcheck.StateDown, "10.0.0.2:8080")
+		wantOps(t, k.takeOps(), "remove destination tcp 192.0.2.1:80 -> 10.0.0.2:8080")
+	})
+}
+
+// TestReloadRebuildsChecksWhoseMarkMoved: a service with an unchanged
+// fingerprint whose through_vip backends get new marks (the range moved)
+// has its checks rebuilt with them.
+func TestReloadRebuildsChecksWhoseMarkMoved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newFakeKernel()
+		s := withChecks(svc("web", "192.0.2.1", "10.0.0.1"))
+		s.Backends[0].Dest.Forward, s.Backends[0].ThroughVIP, s.Fingerprint = ipvs.DirectRoute, true, "w1"
+		h := start(t, k, cfgOf(s), "")
+		if ch, _ := h.c.get("web/10.0.0.1:8080"); ch.Definition.Mark != 1000 {
+			t.Fatalf("mark = %d, want 1000", ch.Definition.Mark)
+		}
+		cfg := cfgOf(s)
+		cfg.CheckMarks = MarkRange{2000, 2999}
+		if err := h.e.Reload(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		if ch, _ := h.c.get("web/10.0.0.1:8080"); ch.Definition.Mark != 2000 {
+			t.Errorf("mark after the range moved = %d, want 2000", ch.Definition.Mark)
+		}
+		if !k.has(ipvs.Service{Family: ipvs.IPv4, FWMark: 2000}.Key()) {
+			t.Error("no check service at the new mark")
+		}
+	})
+}
+
 func TestRemovedBackendDrainsUntilIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		k := newFakeKernel()

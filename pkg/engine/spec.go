@@ -87,6 +87,13 @@ type Service struct {
 	// Announce puts the VIP in the set the engine reports to
 	// Options.OnAnnounce (BGP) while the service is up.
 	Announce bool
+	// Fingerprint, when not empty, names what the service was built from
+	// (pkg/config: its text and the rest of the file's): a service of the
+	// same name and fingerprint in the next configuration is equal to this
+	// one in every field, so a reload skips its checks' rebuild and its
+	// reconcile (its kernel state and health are unchanged by the reload;
+	// resyncs and retries still cover it). Empty: always handled as changed.
+	Fingerprint string
 }
 
 // Track names VRRP instances and how much to lower their priority.
