@@ -39,15 +39,16 @@ func ipvsRules(services [][]netip.AddrPort) string {
 }
 
 // keepalivedConfig renders 2.2.7's configuration for the same virtual
-// servers, each real server with a TCP_CHECK on the benchmark's interval
-// (delay_loop) and timeout (connect_timeout), every failure logged.
-func keepalivedConfig(services [][]netip.AddrPort, interval, timeout time.Duration) string {
+// servers, each real server with a TCP_CHECK every delayLoop (the
+// benchmark's interval, or what keepalived.calibrate sets) and the
+// benchmark's timeout (connect_timeout), every failure logged.
+func keepalivedConfig(services [][]netip.AddrPort, delayLoop, timeout time.Duration) string {
 	var b strings.Builder
 	b.WriteString("global_defs {\n    router_id hc-bench\n    checker_log_all_failures\n}\n")
 	for i, rs := range services {
 		v := vip(i)
 		fmt.Fprintf(&b, "virtual_server %s %d {\n    delay_loop %s\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n",
-			v.Addr(), v.Port(), seconds(interval))
+			v.Addr(), v.Port(), seconds(delayLoop))
 		for _, r := range rs {
 			fmt.Fprintf(&b, "    real_server %s %d {\n        weight 1\n        TCP_CHECK {\n            connect_timeout %s\n        }\n    }\n",
 				r.Addr(), r.Port(), seconds(timeout))

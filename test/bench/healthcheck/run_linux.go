@@ -188,6 +188,13 @@ func runScenario(ctx context.Context, sc string, p params) (st Stats, err error)
 	if err := sleepCtx(ctx, p.warmup); err != nil {
 		return st, err
 	}
+	if k, ok := ck.(*keepalived); ok {
+		calNote, err := k.calibrate(ctx, srv.Process.Pid, p)
+		if err != nil {
+			return st, err
+		}
+		note = calNote
+	}
 	s0, err := takeSample(ck.pid(), srv.Process.Pid)
 	if err != nil {
 		return st, err

@@ -348,8 +348,8 @@ func lastLine(host, guest []Stats) string {
 			bad = append(bad, fmt.Sprintf("%s %s failed %.1f %%", s.Where, s.Scenario, s.failedPct()))
 		}
 		// A checker that falls behind its schedule is not doing the
-		// work the others do (keepalived's own schedule drifts by the
-		// few milliseconds a check takes, well within this).
+		// work the others do (keepalived's delay_loop is calibrated for
+		// it: keepalived.calibrate).
 		if s.rate() < 0.95*s.Target {
 			bad = append(bad, fmt.Sprintf("%s %s kept up with %.0f of %.0f checks/s", s.Where, s.Scenario, s.rate(), s.Target))
 		}
