@@ -217,12 +217,13 @@ func (k *keepalived) pid() int { return k.checker }
 // delay_loop at the interval it runs fewer checks than the interval asks
 // (under TCG, 874-961 of 1,000 a second), and a comparison per check with
 // a checker that keeps the schedule compares different work. calibrate
-// counts its checks for a few seconds and, while it is more than 3 %
-// short, shortens delay_loop by what each cycle overran, reloads it
-// (SIGHUP) and lets it settle, up to three times, as an operator tuning
-// it would; the note says what it did.
+// counts its checks for 8 s and, while it is more than 1 % short,
+// shortens delay_loop by what each cycle overran, reloads it (SIGHUP) and
+// lets it settle for two warm-ups (right after a reload it runs faster
+// than it will), up to three times, as an operator tuning it would; the
+// note says what it did.
 func (k *keepalived) calibrate(ctx context.Context, listener int, p params) (string, error) {
-	const window = 4 * time.Second
+	const window = 8 * time.Second
 	rate := func() (float64, error) {
 		a, err := takeSample(k.checker, listener)
 		if err != nil {
@@ -243,7 +244,7 @@ func (k *keepalived) calibrate(ctx context.Context, listener int, p params) (str
 			return "", err
 		}
 		steps = append(steps, fmt.Sprintf("%.0f checks/s at delay_loop %s", r, seconds(delay)))
-		if r == 0 || r >= 0.97*target {
+		if r == 0 || r >= 0.99*target {
 			break
 		}
 		// Each real server's cycle overran the interval by this much.
@@ -255,7 +256,7 @@ func (k *keepalived) calibrate(ctx context.Context, listener int, p params) (str
 		if err := k.proc.Signal(syscall.SIGHUP); err != nil {
 			return "", fmt.Errorf("reloading keepalived: %w", err)
 		}
-		if err := sleepCtx(ctx, p.warmup); err != nil {
+		if err := sleepCtx(ctx, 2*p.warmup); err != nil {
 			return "", err
 		}
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", k.checker)); err != nil {
