@@ -13,15 +13,14 @@ import (
 )
 
 // A file of a thousand services is most of a reload's time in the YAML
-// parser, which runs on one core. parseSplit parses the items of the
-// top-level services list in parallel, a slice of the list per core, when
-// the file is written in the plain block style the examples and generators
-// use; anything it is not sure of (anchors, aliases, tabs, non-ASCII, several
-// documents, quotes spanning lines, a flow-style list) goes to the whole-
-// file parse, which also gives the errors. Each slice is parsed at its
-// place in the file (the lines before it blank), so every node has the
-// line and column the whole-file parse gives it; FuzzParseSplit holds the
-// two parses equal.
+// parser, which runs on one core. parseSplit parses each item of the
+// top-level services list on its own, in parallel, when the file is written
+// in the plain block style the examples and generators use; anything it is
+// not sure of (anchors, aliases, tabs, non-ASCII, several documents, quotes
+// spanning lines, block scalars, a flow-style list) goes to the whole-file
+// parse, which also gives the errors. Each item's nodes are moved to its
+// lines, so every node has the line and column the whole-file parse gives
+// it; FuzzParseSplit and FuzzParseSplitCached hold the two parses equal.
 
 // splitMinItems is the smallest list worth parsing in parallel (a
 // variable for the tests).
