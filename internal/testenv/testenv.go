@@ -147,6 +147,19 @@ func Veth(t testing.TB, a *Netns, aName string, b *Netns, bName string) {
 	Run(t, "ip", "link", "add", aName, "netns", a.Name, "type", "veth", "peer", "name", bName, "netns", b.Name)
 	a.Sh(t, "ip link set "+aName+" up")
 	b.Sh(t, "ip link set "+bName+" up")
+	// The kernel turns the carrier on asynchronously (linkwatch may defer it
+	// by up to a second). Until then both ends drop what they send, so a
+	// test's first neighbour solicitation can be lost and retried only after
+	// the 1 s retransmit timer. Wait for both ends to be operationally up.
+	WaitFor(t, "veth "+aName+"/"+bName+" carrier", 5*time.Second, func() bool {
+		return a.operUp(aName) && b.operUp(bName)
+	})
+}
+
+// operUp reports whether the link's operational state is UP.
+func (n *Netns) operUp(link string) bool {
+	out, err := n.Cmd(context.Background(), "ip", "-o", "link", "show", "dev", link).Output()
+	return err == nil && strings.Contains(string(out), " state UP ")
 }
 
 // LAN is a bridge in a namespace of its own, with one port per attached namespace.

@@ -102,12 +102,20 @@ func TestIntegrationICMP(t *testing.T) {
 				return c, k, err
 			}})
 			defer p.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
 			tp.inClient(t, func() {
 				for _, dst := range []netip.Addr{serverIP, server6} {
-					if r := p.Ping(ctx, dst, netip.Addr{}, 0); !r.OK() {
+					// The first ping waits for neighbour resolution, whose
+					// retransmit timer is 1 s: this asserts reachability,
+					// not latency, so it gets room for a lost solicitation
+					// on a loaded machine.
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					r := p.Ping(ctx, dst, netip.Addr{}, 0)
+					cancel()
+					if !r.OK() {
 						t.Fatalf("ping %s: %v", dst, r.Err)
+					}
+					if r.Latency > 500*time.Millisecond {
+						t.Logf("first ping %s took %v", dst, r.Latency)
 					}
 				}
 			})
