@@ -46,6 +46,18 @@ if [ -f $R/run/seesaw-vm/share ]; then
 	done < $R/run/seesaw-vm/share
 fi
 hostname seesaw-vm
+# The console is at loglevel 1, so a kernel lockup report would print one
+# line without its stack, or nothing. Watch the kernel log and copy a
+# lockup or stall report, with the 60 lines after it, to the console.
+(
+	n=0
+	cat /dev/kmsg | while IFS= read -r l; do
+		case "$l" in
+		*"soft lockup"* | *"hard LOCKUP"* | *"rcu"*"stall"* | *"blocked for more than"*) n=60 ;;
+		esac
+		[ $n -gt 0 ] && { echo "seesaw-vm kmsg: ${l#*;}"; n=$((n - 1)); }
+	done
+) &
 chroot $R /bin/sh /run/seesaw-vm/job.sh
 rc=$?
 echo $rc > $R/run/seesaw-vm/rc

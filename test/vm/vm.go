@@ -194,7 +194,9 @@ func Run(ctx context.Context, cfg *Config, argv ...string) (int, error) {
 			return -1, err
 		}
 	}
-	share, err := shareList(c.Dir, c.Share)
+	// The guest loads modules from the cache: a cache under /tmp (say)
+	// would be hidden by the guest's tmpfs.
+	share, err := shareList(c.Dir, append([]string{cache}, c.Share...))
 	if err != nil {
 		return -1, err
 	}

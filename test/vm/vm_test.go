@@ -30,7 +30,8 @@ func TestIntegrationLabExitStatus(t *testing.T) {
 	requireLab(t)
 	var out bytes.Buffer
 	rc, err := Run(context.Background(), &Config{Stdout: &out},
-		`uname -r; test "$SEESAW_VM_GUEST" = 1 || exit 9; ipvsadm -Ln >/dev/null || exit 8; grep -q '^ip_vs_mh ' /proc/modules || exit 6; touch /etc/x 2>/dev/null && exit 5; echo guest-ok; exit 7`)
+		`uname -r; test "$SEESAW_VM_GUEST" = 1 || exit 9; ipvsadm -Ln >/dev/null || exit 8; grep -q '^ip_vs_mh ' /proc/modules || exit 6; touch /etc/x 2>/dev/null && exit 5; echo guest-ok
+echo 'selftest: a harmless kernel line' >/dev/kmsg; echo 'selftest: BUG: soft lockup - CPU#9 stuck for 22s! (injected)' >/dev/kmsg; sleep 1; exit 7`)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -41,10 +42,15 @@ func TestIntegrationLabExitStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{strings.TrimSpace(string(kver)), "guest-ok"} {
+	// init.sh copies a kernel lockup report, and what follows it, to the
+	// console; other kernel lines stay off it (loglevel 1).
+	for _, want := range []string{strings.TrimSpace(string(kver)), "guest-ok", "seesaw-vm kmsg: selftest: BUG: soft lockup - CPU#9 stuck for 22s! (injected)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("guest output lacks %q:\n%s", want, out.String())
 		}
+	}
+	if strings.Contains(out.String(), "harmless") {
+		t.Errorf("a kernel line that reports no lockup reached the console:\n%s", out.String())
 	}
 }
 
