@@ -74,8 +74,9 @@ type Config struct {
 	// tens rather than one wake-up each: every wake-up of an idle process
 	// costs context switches (the Go runtime's threads wake each other)
 	// that can outweigh a TCP check. The default window is a fiftieth of
-	// each check's interval, at most 20ms: at most 50 wake-ups a second
-	// however many checks run. Positive sets one window for every check;
+	// each check's interval, at most 100ms: 20ms at a 1s interval (at most
+	// 50 wake-ups a second however many checks run), 100ms from a 5s
+	// interval (at most 10). Positive sets one window for every check;
 	// negative disables coalescing.
 	Coalesce time.Duration
 	// FirstRunSpread bounds when a new check first runs: at a random time
@@ -720,12 +721,18 @@ func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *
 }
 
 // Without Config.Coalesce, a check's coalescing window is a fiftieth of its
-// interval, at most 20ms: 20ms early on a 1s interval moves a check's run
+// interval, at most 100ms: 20ms early on a 1s interval moves a check's run
 // by 2 % of the interval (the same each time, while the passes keep their
-// shape), and at 1,000 checks a second makes passes of about 20.
+// shape), and at 1,000 checks a second makes passes of about 20. Long
+// intervals are where the cap matters: 10,000 checks every 60s (keepalived's
+// default delay_loop) are 167 a second, in passes of about 3 with a 20ms
+// window and about 17 with 100ms. In the VM lab at that rate a check cost
+// 0.69x keepalived's checker CPU with 100ms against 0.84x with 20ms
+// (docs/benchmarks-healthcheck.md); 100ms early is a sixth of a percent of
+// a 60s interval.
 const (
 	coalesceShare = 50
-	coalesceMax   = 20 * time.Millisecond
+	coalesceMax   = 100 * time.Millisecond
 )
 
 // window is the coalescing window of a check with this interval.

@@ -384,9 +384,25 @@ func TestManagerSpreadsStarts(t *testing.T) {
 }
 
 // By default the Manager starts checks in passes: each wake-up starts
-// every check due within a fiftieth of its interval (at most 20ms), early,
-// never late, so 2,000 checks a second need at most 50 wake-ups a second.
+// every check due within a fiftieth of its interval (at most 100ms), early,
+// never late, so 2,000 checks at 1s need at most 50 wake-ups a second, and
+// 1,000 checks at 10s at most 10.
 func TestManagerCoalescesIntoPasses(t *testing.T) {
+	for _, tc := range []struct {
+		n        int
+		interval time.Duration
+		window   time.Duration
+	}{
+		{2000, time.Second, 20 * time.Millisecond},
+		{1000, 10 * time.Second, 100 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("%dx%v", tc.n, tc.interval), func(t *testing.T) {
+			testCoalescesIntoPasses(t, tc.n, tc.interval, tc.window)
+		})
+	}
+}
+
+func testCoalescesIntoPasses(t *testing.T, n int, interval, window time.Duration) {
 	synctest.Test(t, func(t *testing.T) {
 		var f fakes
 		var runs []RunInfo
@@ -397,16 +413,15 @@ func TestManagerCoalescesIntoPasses(t *testing.T) {
 			}
 		}})
 		defer m.Close()
-		const n = 2000
-		checks := manyChecks(n, time.Second, 500*time.Millisecond)
+		checks := manyChecks(n, interval, 500*time.Millisecond)
 		if err := m.Update(t.Context(), checks); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Second) // every check has its phase
+		time.Sleep(2 * interval) // every check has its phase
 		synctest.Wait()
 		t0 := time.Now()
 		measuring.Store(true)
-		time.Sleep(3 * time.Second)
+		time.Sleep(3 * interval)
 		synctest.Wait()
 		measuring.Store(false)
 		if len(runs) < 3*n-n/100 {
@@ -417,19 +432,20 @@ func TestManagerCoalescesIntoPasses(t *testing.T) {
 		for _, ri := range runs {
 			starts[ri.Result.Time] = true
 			byKey[ri.Key] = append(byKey[ri.Key], ri.Result.Time)
-			if early := ri.Scheduled.Sub(ri.Result.Time); early < 0 || early > 20*time.Millisecond {
-				t.Fatalf("%s due at +%v ran at +%v: want at most 20ms early, never late", ri.Key, ri.Scheduled.Sub(t0), ri.Result.Time.Sub(t0))
+			if early := ri.Scheduled.Sub(ri.Result.Time); early < 0 || early > window {
+				t.Fatalf("%s due at +%v ran at +%v: want at most %v early, never late", ri.Key, ri.Scheduled.Sub(t0), ri.Result.Time.Sub(t0), window)
 			}
 		}
-		if len(starts) > 3*50 {
-			t.Errorf("%d checks a second started at %d instants in 3s, want at most 50 a second", n, len(starts))
+		secs := int(3 * interval / time.Second)
+		if perSec := int(time.Second / window); len(starts) > secs*perSec {
+			t.Errorf("%d checks every %v started at %d instants in %ds, want at most %d a second", n, interval, len(starts), secs, perSec)
 		}
 		// The passes keep their shape: a check moves by no more than the
 		// window from one run to the next.
 		for k, ts := range byKey {
 			for i := 1; i < len(ts); i++ {
-				if gap := ts[i].Sub(ts[i-1]); gap < time.Second-20*time.Millisecond || gap > time.Second+20*time.Millisecond {
-					t.Fatalf("%s: runs %v apart, want the interval within 20ms", k, gap)
+				if gap := ts[i].Sub(ts[i-1]); gap < interval-window || gap > interval+window {
+					t.Fatalf("%s: runs %v apart, want the interval within %v", k, gap, window)
 				}
 			}
 		}
