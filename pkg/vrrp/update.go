@@ -37,6 +37,7 @@ import (
 // adjustments stay for the instances that remain. Before Run, Update replaces
 // the configuration Run will start with. It fails with ErrNotRunning after Run
 // has returned, or with ctx's error if ctx ends before Run takes the change.
+// When it returns, States shows the states the change left.
 func (n *Node) Update(ctx context.Context, cfg *Config) error {
 	if cfg == nil {
 		return errors.New("vrrp: nil configuration")
@@ -59,7 +60,12 @@ func (n *Node) Update(ctx context.Context, cfg *Config) error {
 	n.mu.Unlock()
 	errc := make(chan error, 1)
 	select {
-	case n.cmds <- func(now time.Time) { errc <- n.apply(now, next) }:
+	case n.cmds <- func(now time.Time) {
+		err := n.apply(now, next)
+		// Before the caller wakes, so that its next States is this one.
+		n.snapshot()
+		errc <- err
+	}:
 		return <-errc
 	case <-ctx.Done():
 		return ctx.Err()

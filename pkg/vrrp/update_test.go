@@ -215,6 +215,36 @@ func TestNodeUpdateSyncGroups(t *testing.T) {
 	waitUntil(t, "front master again", func() bool { return n.stateOf("front", IPv4) == Master && f.has(vip4) })
 }
 
+// TestNodeUpdateThenStates joins and leaves a sync group with a faulty member
+// again and again: each time Update returns, States already shows the state
+// the change left (fault in the group, backup out of it).
+func TestNodeUpdateThenStates(t *testing.T) {
+	f := newFakeNet()
+	a := fakeInstance()
+	a.AdvertInterval = time.Second // no master down timer fires during the loop
+	b := a
+	b.Name, b.VRID = "b", 52
+	b.TrackInterfaces = []TrackInterface{{Name: "eth1"}}
+	f.links["eth1"] = Link{Name: "eth1", Index: 3}
+	n := startFake(t, f, &Config{Instances: []InstanceConfig{a, b}})
+	waitUntil(t, "b fault", func() bool { return n.stateOf("b", IPv4) == Fault })
+	in := &Config{Instances: []InstanceConfig{a, b}, SyncGroups: []SyncGroup{{Name: "g", Instances: []string{"front", "b"}}}}
+	out := &Config{Instances: []InstanceConfig{a, b}}
+	for i := range 200 {
+		for _, step := range []struct {
+			cfg  *Config
+			want State
+		}{{in, Fault}, {out, Backup}} {
+			if err := n.Update(context.Background(), step.cfg); err != nil {
+				t.Fatal(err)
+			}
+			if got := n.stateOf("front", IPv4); got != step.want {
+				t.Fatalf("round %d: States says front is %v when Update returns, want %v", i, got, step.want)
+			}
+		}
+	}
+}
+
 // TestNodeEventSeq fills a one-event buffer: the events dropped are counted, the
 // sequence numbers show the gap, and States has the latest.
 func TestNodeEventSeq(t *testing.T) {
