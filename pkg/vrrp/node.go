@@ -44,6 +44,14 @@ type InstanceStatus struct {
 	Seq uint64
 }
 
+// command is a change Run applies on its goroutine (Update's). Run then
+// publishes the states it left and sends apply's error on done, which must
+// have room for it.
+type command struct {
+	apply func(now time.Time) error
+	done  chan<- error
+}
+
 // Node runs a set of VRRP instances on the kernel. One goroutine, Run's, owns
 // every state machine, socket write and address change; one reader goroutine
 // per socket hands it batches of received messages. The other methods are safe
@@ -54,7 +62,7 @@ type Node struct {
 	net   Network
 
 	events chan Event
-	cmds   chan func(now time.Time)
+	cmds   chan command
 	// kick wakes Run to apply the priority adjustments AdjustPriority recorded.
 	kick    chan struct{}
 	done    chan struct{}
@@ -132,7 +140,7 @@ func New(cfg *Config) (*Node, error) {
 		clock:   cfg.Clock,
 		net:     cfg.Network,
 		events:  make(chan Event, cfg.EventBuffer),
-		cmds:    make(chan func(time.Time)),
+		cmds:    make(chan command),
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		deltas:  map[string]int{},
@@ -338,9 +346,11 @@ func (n *Node) Run(ctx context.Context) error {
 			n.dirty = true
 		case <-n.kick:
 			n.applyDeltas(n.clock.Now())
-		case f := <-n.cmds:
-			f(n.clock.Now())
-			n.dirty = true
+		case c := <-n.cmds:
+			err := c.apply(n.clock.Now())
+			// Before the caller wakes, so that its next States is this one.
+			n.snapshot()
+			c.done <- err
 		case <-timer.C():
 			n.armed = time.Time{}
 		}

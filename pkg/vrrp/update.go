@@ -60,12 +60,7 @@ func (n *Node) Update(ctx context.Context, cfg *Config) error {
 	n.mu.Unlock()
 	errc := make(chan error, 1)
 	select {
-	case n.cmds <- func(now time.Time) {
-		err := n.apply(now, next)
-		// Before the caller wakes, so that its next States is this one.
-		n.snapshot()
-		errc <- err
-	}:
+	case n.cmds <- command{apply: func(now time.Time) error { return n.apply(now, next) }, done: errc}:
 		return <-errc
 	case <-ctx.Done():
 		return ctx.Err()
