@@ -106,11 +106,17 @@ func (s *Socket) Next(t testing.TB, d time.Duration) (m Message, ok bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err = Parse(string(buf[:n]))
+	return mustParse(t, buf[:n]), true
+}
+
+// mustParse parses a received datagram, failing the test when it is malformed.
+func mustParse(t testing.TB, b []byte) Message {
+	t.Helper()
+	m, err := Parse(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, true
+	return m
 }
 
 // Queued returns the datagrams already received. A sender that writes
@@ -141,11 +147,7 @@ func (s *Socket) Queued(t testing.TB) []Message {
 		if rerr != nil {
 			t.Fatal(rerr)
 		}
-		m, err := Parse(string(buf[:n]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
+		out = append(out, mustParse(t, buf[:n]))
 	}
 }
 

@@ -147,10 +147,11 @@ func Veth(t testing.TB, a *Netns, aName string, b *Netns, bName string) {
 	Run(t, "ip", "link", "add", aName, "netns", a.Name, "type", "veth", "peer", "name", bName, "netns", b.Name)
 	a.Sh(t, "ip link set "+aName+" up")
 	b.Sh(t, "ip link set "+bName+" up")
-	// The kernel turns the carrier on asynchronously (linkwatch may defer it
-	// by up to a second). Until then both ends drop what they send, so a
-	// test's first neighbour solicitation can be lost and retried only after
-	// the 1 s retransmit timer. Wait for both ends to be operationally up.
+	// The kernel activates an up link's transmit queue asynchronously (its
+	// linkwatch work, which also sets the operational state); until then
+	// what is sent on it is dropped, and a test's first neighbour
+	// solicitation would be retried only after the 1 s retransmit timer.
+	// Wait for both ends to be operationally up.
 	WaitFor(t, "veth "+aName+"/"+bName+" carrier", 5*time.Second, func() bool {
 		return a.operUp(aName) && b.operUp(bName)
 	})

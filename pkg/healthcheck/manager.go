@@ -726,10 +726,10 @@ func (m *Manager) newRunner(k string, d Definition, ch Checker, now time.Time) *
 // shape), and at 1,000 checks a second makes passes of about 20. Long
 // intervals are where the cap matters: 10,000 checks every 60s (keepalived's
 // default delay_loop) are 167 a second, in passes of about 3 with a 20ms
-// window and about 17 with 100ms. In the VM lab at that rate a check cost
-// 0.69x keepalived's checker CPU with 100ms against 0.84x with 20ms
-// (docs/benchmarks-healthcheck.md); 100ms early is a sixth of a percent of
-// a 60s interval.
+// window and about 17 with 100ms. In the VM lab at that rate, in one boot,
+// a check cost 0.80x keepalived's checker CPU with 100ms against 0.99x with
+// 20ms (docs/benchmarks-healthcheck.md); 100ms early is a sixth of a percent
+// of a 60s interval.
 const (
 	coalesceShare = 50
 	coalesceMax   = 100 * time.Millisecond
